@@ -1,0 +1,21 @@
+/* Logging: one line per event on stderr, "TIME LEVEL message". Never pass a
+ * secret to these functions. */
+#ifndef PROMPTD_LOG_H
+#define PROMPTD_LOG_H
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Parses debug|info|warn|error (also "warning"); returns -1 when unknown. */
+int log_level_parse(const char *name);
+const char *log_level_name(enum log_level level);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+#endif

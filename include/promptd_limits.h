@@ -1,0 +1,49 @@
+/* Every limit that protects promptd, in one place, each with its reason.
+ * Limits that users may tune are config keys (daemon/config.c); the value
+ * here is then only the default. docs/limits.md lists them all. */
+#ifndef PROMPTD_LIMITS_H
+#define PROMPTD_LIMITS_H
+
+/* One request line, newline excluded (config MAX_REQUEST_BYTES). A line past
+ * it is answered -32600 too_large and the connection is closed, because the
+ * rest of the line cannot be framed without buffering it. */
+#define LIMIT_REQUEST_BYTES_DEFAULT (1024 * 1024)
+#define LIMIT_REQUEST_BYTES_MIN     1024
+#define LIMIT_REQUEST_BYTES_MAX     (64 * 1024 * 1024)
+
+/* Bytes of responses queued to one client that does not read them. Past it
+ * the daemon stops reading that client's requests until the queue drains,
+ * so a client that never reads cannot grow the daemon's memory. */
+#define LIMIT_CONN_OUTPUT_BYTES (4 * 1024 * 1024)
+
+/* Requests in flight on one connection: pipelining is fine, an unbounded
+ * number of pending calls per client is not. Past it reading pauses. */
+#define LIMIT_CONN_IN_FLIGHT 1024
+
+/* improve: the idea, after trimming, in characters (code points). */
+#define LIMIT_IDEA_MIN_CHARS 5
+#define LIMIT_IDEA_MAX_CHARS 20000
+/* improve: the context, in characters; a prompt's context, not a document. */
+#define LIMIT_CONTEXT_MAX_CHARS 100000
+
+/* One upstream HTTP response body. A model that never stops, or a hostile
+ * server, must not fill the daemon's memory. */
+#define LIMIT_UPSTREAM_RESPONSE_BYTES (8 * 1024 * 1024)
+
+/* history.list limit and history.search limit. */
+#define LIMIT_HISTORY_PAGE_MAX     500
+#define LIMIT_HISTORY_PAGE_DEFAULT 20
+
+/* Rows waiting for the writer thread. Past it a row is dropped and counted
+ * (dropped_writes): the caller never waits for the disk. */
+#define LIMIT_STORE_QUEUE_ROWS 65536
+
+/* SIGTERM: how long in-flight requests may take to finish before the
+ * daemon answers them -32800 and exits. */
+#define LIMIT_SHUTDOWN_GRACE_MS 5000
+
+/* Unix socket path: sun_path is 108 bytes on Linux, 104 on macOS; the
+ * smaller bound keeps one rule everywhere. Includes the NUL. */
+#define LIMIT_SOCKET_PATH_BYTES 104
+
+#endif
