@@ -108,7 +108,7 @@ class Daemon:
         except OSError:
             return ""
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=20):

@@ -1,0 +1,277 @@
+#include "conn.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "promptd_limits.h"
+#include "protocol.h"
+#include "rpc.h"
+#include "server.h"
+
+/* Read in chunks of this size; a request line may span many of them. */
+#define CONN_READ_CHUNK 65536
+
+struct write_req {
+    uv_write_t req;
+    struct conn *c; /* holds a ref until the write completes */
+    size_t len;
+    char *text; /* owned; line plus newline */
+};
+
+void conn_ref(struct conn *c) {
+    c->refs++;
+}
+
+void conn_unref(struct conn *c) {
+    if (--c->refs == 0) {
+        free(c->in);
+        free(c);
+    }
+}
+
+static void conn_close_cb(uv_handle_t *h) {
+    struct conn *c = h->data;
+    server_conn_closed(c->srv, c);
+    conn_unref(c);
+}
+
+void conn_close(struct conn *c) {
+    if (c->closing)
+        return;
+    c->closing = true;
+    conn_stop_reading(c);
+    /* Cancel hooks may answer their calls right away; those answers are
+     * dropped since the connection is closing. */
+    rpc_cancel_conn_calls(c);
+    uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
+}
+
+void conn_stop_reading(struct conn *c) {
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        c->reading = false;
+    }
+}
+
+static bool conn_must_pause(const struct conn *c) {
+    return c->out_bytes >= LIMIT_CONN_OUTPUT_BYTES || c->n_calls >= LIMIT_CONN_IN_FLIGHT;
+}
+
+static void conn_write_cb(uv_write_t *req, int status) {
+    struct write_req *w = (struct write_req *)req;
+    struct conn *c = w->c;
+    c->out_bytes -= w->len;
+    free(w->text);
+    free(w);
+    if (status < 0 && status != UV_ECANCELED && !c->closing) {
+        log_debug("client write failed: %s", uv_strerror(status));
+        conn_close(c);
+    } else if (c->close_after_flush && c->out_bytes == 0) {
+        conn_close(c);
+    } else {
+        conn_maybe_resume(c);
+    }
+    conn_unref(c);
+}
+
+void conn_send(struct conn *c, char *text, size_t len) {
+    if (c->closing) {
+        free(text);
+        return;
+    }
+    struct write_req *w = malloc(sizeof *w);
+    char *line = realloc(text, len + 1);
+    if (!w || !line) {
+        free(w);
+        free(line ? line : text);
+        log_error("out of memory queueing a response; closing the client");
+        conn_close(c);
+        return;
+    }
+    line[len] = '\n';
+    w->c = c;
+    w->len = len + 1;
+    w->text = line;
+    uv_buf_t buf = uv_buf_init(line, (unsigned)w->len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, conn_write_cb);
+    if (rc < 0) {
+        log_debug("client write failed: %s", uv_strerror(rc));
+        free(line);
+        free(w);
+        conn_close(c);
+        return;
+    }
+    conn_ref(c);
+    c->out_bytes += w->len;
+}
+
+static void conn_send_error_text(struct conn *c, const char *json_text) {
+    char *copy = strdup(json_text);
+    if (copy)
+        conn_send(c, copy, strlen(copy));
+}
+
+size_t conn_frame_lines(const char *buf, size_t len,
+                        bool (*on_line)(void *arg, const char *line, size_t n), void *arg) {
+    size_t start = 0;
+    while (start < len) {
+        const char *nl = memchr(buf + start, '\n', len - start);
+        if (!nl)
+            break;
+        size_t n = (size_t)(nl - (buf + start));
+        bool go_on = on_line(arg, buf + start, n);
+        start += n + 1;
+        if (!go_on)
+            break;
+    }
+    return start;
+}
+
+static void conn_reject_too_large(struct conn *c) {
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":%d,\"message\":\"the request "
+             "line is longer than MAX_REQUEST_BYTES (%zu bytes); the connection is closed\","
+             "\"data\":{\"kind\":\"%s\",\"limit\":%zu}}}",
+             RPC_INVALID_REQUEST, server_max_request_bytes(c->srv), KIND_TOO_LARGE,
+             server_max_request_bytes(c->srv));
+    conn_send_error_text(c, msg);
+    c->close_after_flush = true;
+    c->in_len = 0;
+    conn_stop_reading(c);
+    if (c->out_bytes == 0)
+        conn_close(c);
+}
+
+static bool conn_on_line(void *arg, const char *line, size_t n) {
+    struct conn *c = arg;
+    if (n > server_max_request_bytes(c->srv)) {
+        conn_reject_too_large(c);
+        return false;
+    }
+    rpc_handle_line(c->d, c, line, n);
+    /* The line may have filled the output queue or the in-flight table:
+     * leave the rest of the input where it is until the client drains. */
+    return !c->closing && !c->close_after_flush && !conn_must_pause(c);
+}
+
+/* Frames and dispatches every complete line in the input buffer, unless
+ * backpressure says to wait. */
+static void conn_process_input(struct conn *c) {
+    /* A call answered synchronously may try to resume input while this
+     * loop is still framing the same buffer. */
+    if (c->processing)
+        return;
+    c->processing = true;
+    conn_ref(c); /* dispatching may close the connection */
+    size_t used = conn_frame_lines(c->in, c->in_len, conn_on_line, c);
+    c->processing = false;
+    if (c->close_after_flush || c->closing) {
+        conn_unref(c);
+        return;
+    }
+    memmove(c->in, c->in + used, c->in_len - used);
+    c->in_len -= used;
+    if (c->in_len > server_max_request_bytes(c->srv)) {
+        /* No newline yet and already too long: no need to wait for the end. */
+        conn_reject_too_large(c);
+    } else if (conn_must_pause(c)) {
+        conn_stop_reading(c);
+    }
+    conn_unref(c);
+}
+
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    struct conn *c = h->data;
+    if (c->in_cap - c->in_len < CONN_READ_CHUNK) {
+        size_t cap = c->in_len + CONN_READ_CHUNK;
+        char *p = realloc(c->in, cap);
+        if (!p) {
+            *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+            return;
+        }
+        c->in = p;
+        c->in_cap = cap;
+    }
+    *buf = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+}
+
+static void conn_shrink_idle_buffer(struct conn *c) {
+    /* An idle client keeps no large buffer after one big request. */
+    if (c->in_len == 0 && c->in_cap > 2 * CONN_READ_CHUNK) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    struct conn *c = s->data;
+    if (nread == 0)
+        return; /* EAGAIN: not EOF */
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            log_debug("client read failed: %s", uv_strerror((int)nread));
+        conn_close(c);
+        return;
+    }
+    c->in_len += (size_t)nread;
+    conn_process_input(c);
+    conn_shrink_idle_buffer(c);
+}
+
+static void conn_start_reading(struct conn *c) {
+    if (c->reading || c->closing || c->close_after_flush || c->d->stopping)
+        return;
+    int rc = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc_cb, conn_read_cb);
+    if (rc < 0) {
+        log_warn("cannot read from a client: %s", uv_strerror(rc));
+        conn_close(c);
+        return;
+    }
+    c->reading = true;
+}
+
+void conn_maybe_resume(struct conn *c) {
+    if (c->reading || c->closing || c->close_after_flush || c->d->stopping)
+        return;
+    /* Resume at half the limits so a client at the edge does not flap. */
+    if (c->out_bytes > LIMIT_CONN_OUTPUT_BYTES / 2 || c->n_calls > LIMIT_CONN_IN_FLIGHT / 2)
+        return;
+    conn_process_input(c);
+    if (!c->closing && !c->close_after_flush && !conn_must_pause(c))
+        conn_start_reading(c);
+}
+
+static bool conn_peer_is_us(struct conn *c) {
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
+        return false;
+#if defined(__linux__)
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return false;
+    return cred.uid == getuid();
+#else
+    uid_t uid;
+    gid_t gid;
+    if (getpeereid(fd, &uid, &gid) != 0)
+        return false;
+    return uid == getuid();
+#endif
+}
+
+void conn_start(struct conn *c) {
+    if (!conn_peer_is_us(c)) {
+        log_warn("refused a client running as another user");
+        conn_close(c);
+        return;
+    }
+    conn_start_reading(c);
+}

@@ -1,0 +1,59 @@
+/* One client connection: reads bytes, frames them into lines, queues
+ * responses, and applies backpressure. Knows nothing of JSON-RPC beyond
+ * handing each line to rpc_handle_line. */
+#ifndef PROMPTD_CONN_H
+#define PROMPTD_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+struct daemon;
+struct server;
+struct rpc_call;
+
+struct conn {
+    uv_pipe_t pipe;         /* pipe.data == this */
+    struct daemon *d;       /* borrowed */
+    struct server *srv;     /* borrowed; outlives every conn */
+    int refs;               /* 1 for the open handle + 1 per in-flight call */
+    bool closing;           /* uv_close requested: nothing more is written */
+    bool reading;           /* uv_read_start active */
+    bool close_after_flush; /* too_large: close once the error is written */
+    bool processing;        /* inside conn_process_input: no re-entry */
+    char *in;               /* owned; bytes read, not yet framed */
+    size_t in_len, in_cap;
+    size_t out_bytes;       /* response bytes queued, not yet written */
+    struct rpc_call *calls; /* in-flight calls (rpc.c owns the list) */
+    size_t n_calls;
+    struct conn *prev, *next; /* the server's list of open connections */
+};
+
+/* Takes an accepted client: checks the peer and starts reading. */
+void conn_start(struct conn *c);
+
+/* Queues one message line (a newline is added). Takes ownership of text
+ * (malloc'd, len bytes, no newline). A no-op once the connection closes. */
+void conn_send(struct conn *c, char *text, size_t len);
+
+/* Closes the connection at a safe point: stops reading, cancels its calls,
+ * and frees it once the handle is closed and the last call is finished. */
+void conn_close(struct conn *c);
+
+void conn_ref(struct conn *c);
+void conn_unref(struct conn *c);
+
+/* Rechecks backpressure after a call finished or output drained. */
+void conn_maybe_resume(struct conn *c);
+
+/* Stops reading new requests (daemon shutdown). */
+void conn_stop_reading(struct conn *c);
+
+/* Splits buf[0..len) into complete lines: calls on_line for each line
+ * (without its newline) and returns the number of bytes consumed; the
+ * rest is a partial line. Stops early (returning what it consumed) when
+ * on_line returns false. Exposed for the framing unit tests. */
+size_t conn_frame_lines(const char *buf, size_t len,
+                        bool (*on_line)(void *arg, const char *line, size_t n), void *arg);
+
+#endif

@@ -1,0 +1,304 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conn.h"
+#include "daemon.h"
+#include "log.h"
+#include "promptd_limits.h"
+#include "rpc.h"
+
+/* During shutdown, how often to look whether in-flight work is done. */
+#define SHUTDOWN_POLL_MS 10
+/* After the grace period and the cancellations, how long answers may take
+ * to reach clients that read slowly. */
+#define SHUTDOWN_FLUSH_MS 1000
+
+struct server {
+    struct daemon *d;   /* borrowed */
+    uv_pipe_t listener; /* listener.data == this */
+    bool listening;
+    bool owns_socket_file; /* we bound it: unlink at exit */
+    char path[LIMIT_SOCKET_PATH_BYTES];
+    int lock_fd;        /* flock on PATH.lock: one daemon per socket; -1 when none */
+    struct conn *conns; /* open connections */
+    size_t n_conns;
+    uint64_t accept_errors; /* refused accepts (fd exhaustion), for the log's rate limit */
+    uv_timer_t shutdown_timer;
+    uint64_t shutdown_started_ms;
+    bool cancelled_leftovers;
+    void (*shutdown_done)(struct daemon *d);
+};
+
+size_t server_max_request_bytes(const struct server *srv) {
+    return (size_t)srv->d->cfg->max_request_bytes;
+}
+
+void server_conn_closed(struct server *srv, struct conn *c) {
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+}
+
+static void server_free_unaccepted(uv_handle_t *h) {
+    free(h->data);
+}
+
+static void server_on_connection(uv_stream_t *listener, int status) {
+    struct server *srv = listener->data;
+    if (status < 0) {
+        /* libuv already accepted and closed the connection with its reserve
+         * fd (EMFILE), so the loop does not spin; say so, not too often. */
+        if (srv->accept_errors++ % 100 == 0)
+            log_warn("cannot accept a client: %s (raise the open-files limit?)",
+                     uv_strerror(status));
+        return;
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c || uv_pipe_init(srv->d->loop, &c->pipe, 0) != 0) {
+        log_error("out of memory accepting a client");
+        free(c);
+        return;
+    }
+    c->pipe.data = c;
+    int rc = uv_accept(listener, (uv_stream_t *)&c->pipe);
+    if (rc < 0) {
+        if (srv->accept_errors++ % 100 == 0)
+            log_warn("cannot accept a client: %s", uv_strerror(rc));
+        uv_close((uv_handle_t *)&c->pipe, server_free_unaccepted);
+        return;
+    }
+    c->d = srv->d;
+    c->srv = srv;
+    c->refs = 1;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+    conn_start(c);
+}
+
+/* Another daemon holds the lock or answers on the socket: find its pid to
+ * name it in the message. */
+static long server_peer_pid(const char *path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+    long pid = -1;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
+        pid = 0;
+#if defined(__linux__)
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+            pid = cred.pid;
+#endif
+    }
+    close(fd);
+    return pid;
+}
+
+static int server_take_lock(struct server *srv, char *err, size_t errlen) {
+    char lock_path[LIMIT_SOCKET_PATH_BYTES + 8];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", srv->path);
+    srv->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (srv->lock_fd < 0) {
+        snprintf(err, errlen, "cannot open the lock file %s: %s", lock_path, strerror(errno));
+        return -1;
+    }
+    if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        long pid = server_peer_pid(srv->path);
+        if (pid > 0)
+            snprintf(err, errlen, "already running (pid %ld, socket %s)", pid, srv->path);
+        else
+            snprintf(err, errlen, "already running (socket %s, lock %s held)", srv->path,
+                     lock_path);
+        close(srv->lock_fd);
+        srv->lock_fd = -1;
+        return 1;
+    }
+    return 0;
+}
+
+/* With the lock held no other promptd uses the path, but a daemon started
+ * some other way might: only a socket nobody answers on is stale. */
+static int server_clear_stale(struct server *srv, char *err, size_t errlen) {
+    struct stat st;
+    if (lstat(srv->path, &st) != 0)
+        return 0;
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "%s exists and is not a socket: remove it or choose another path",
+                 srv->path);
+        return -1;
+    }
+    long pid = server_peer_pid(srv->path);
+    if (pid >= 0) {
+        if (pid > 0)
+            snprintf(err, errlen, "already running (pid %ld, socket %s)", pid, srv->path);
+        else
+            snprintf(err, errlen, "already running (socket %s)", srv->path);
+        return 1;
+    }
+    log_info("replacing the stale socket %s", srv->path);
+    if (unlink(srv->path) != 0 && errno != ENOENT) {
+        snprintf(err, errlen, "cannot remove the stale socket %s: %s", srv->path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static struct server *server_new(struct daemon *d) {
+    struct server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->d = d;
+    srv->lock_fd = -1;
+    srv->listener.data = srv;
+    if (uv_pipe_init(d->loop, &srv->listener, 0) != 0) {
+        free(srv);
+        return NULL;
+    }
+    d->server = srv;
+    return srv;
+}
+
+static int server_listen(struct server *srv, char *err, size_t errlen) {
+    /* Far more than a launcher needs; the fd limit is the real bound. */
+    int rc = uv_listen((uv_stream_t *)&srv->listener, 1024, server_on_connection);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", srv->path, uv_strerror(rc));
+        return -1;
+    }
+    srv->listening = true;
+    return 0;
+}
+
+int server_start(struct daemon *d, const char *path, char *err, size_t errlen) {
+    struct server *srv = server_new(d);
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(srv->path, sizeof srv->path, "%s", path);
+    int rc = server_take_lock(srv, err, errlen);
+    if (rc == 0)
+        rc = server_clear_stale(srv, err, errlen);
+    if (rc != 0)
+        return rc;
+    /* Bind under a tight umask so the socket is never open to others, not
+     * even for the moment before chmod. */
+    mode_t old_mask = umask(0177);
+    rc = uv_pipe_bind(&srv->listener, path);
+    umask(old_mask);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot bind %s: %s", path, uv_strerror(rc));
+        return -1;
+    }
+    srv->owns_socket_file = true;
+    if (chmod(path, 0600) != 0)
+        log_warn("cannot chmod 0600 %s: %s", path, strerror(errno));
+    return server_listen(srv, err, errlen);
+}
+
+int server_start_fd(struct daemon *d, int fd, char *err, size_t errlen) {
+    struct server *srv = server_new(d);
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(srv->path, sizeof srv->path, "fd %d", fd);
+    int rc = uv_pipe_open(&srv->listener, fd);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot use the inherited socket (fd %d): %s", fd, uv_strerror(rc));
+        return -1;
+    }
+    return server_listen(srv, err, errlen);
+}
+
+static void server_close_listener(struct server *srv) {
+    if (!srv->listening)
+        return;
+    srv->listening = false;
+    uv_close((uv_handle_t *)&srv->listener, NULL);
+    if (srv->owns_socket_file && unlink(srv->path) != 0)
+        log_warn("cannot remove the socket %s: %s", srv->path, strerror(errno));
+}
+
+static bool server_output_pending(const struct server *srv) {
+    for (const struct conn *c = srv->conns; c; c = c->next)
+        if (c->out_bytes > 0 && !c->closing)
+            return true;
+    return false;
+}
+
+static void server_close_all(struct server *srv) {
+    struct conn *next;
+    for (struct conn *c = srv->conns; c; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+}
+
+static void server_shutdown_tick(uv_timer_t *t) {
+    struct server *srv = t->data;
+    struct daemon *d = srv->d;
+    uint64_t elapsed = uv_now(d->loop) - srv->shutdown_started_ms;
+    if (d->requests.in_flight > 0 && elapsed < LIMIT_SHUTDOWN_GRACE_MS)
+        return;
+    if (d->requests.in_flight > 0 && !srv->cancelled_leftovers) {
+        log_warn("stopping: cancelling %llu request(s) still in flight after %d ms",
+                 (unsigned long long)d->requests.in_flight, LIMIT_SHUTDOWN_GRACE_MS);
+        srv->cancelled_leftovers = true;
+        for (struct conn *c = srv->conns; c; c = c->next)
+            rpc_cancel_conn_calls(c);
+    }
+    bool flushing =
+        server_output_pending(srv) && elapsed < LIMIT_SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS;
+    if (flushing ||
+        (d->requests.in_flight > 0 && elapsed < LIMIT_SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS))
+        return;
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, NULL);
+    server_close_all(srv);
+    srv->shutdown_done(d);
+}
+
+void server_shutdown(struct daemon *d, void (*done)(struct daemon *d)) {
+    struct server *srv = d->server;
+    d->stopping = true;
+    server_close_listener(srv);
+    for (struct conn *c = srv->conns; c; c = c->next)
+        conn_stop_reading(c);
+    srv->shutdown_done = done;
+    srv->shutdown_started_ms = uv_now(d->loop);
+    srv->shutdown_timer.data = srv;
+    uv_timer_init(d->loop, &srv->shutdown_timer);
+    uv_timer_start(&srv->shutdown_timer, server_shutdown_tick, 0, SHUTDOWN_POLL_MS);
+}
+
+void server_free(struct daemon *d) {
+    struct server *srv = d->server;
+    if (!srv)
+        return;
+    if (srv->lock_fd >= 0)
+        close(srv->lock_fd); /* the lock file stays: unlinking it would race */
+    free(srv);
+    d->server = NULL;
+}

@@ -1,0 +1,33 @@
+/* The listening socket: binds it (or takes it from systemd), checks peers,
+ * tracks open connections, and shuts down gracefully. */
+#ifndef PROMPTD_SERVER_H
+#define PROMPTD_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct daemon;
+struct conn;
+struct server;
+
+/* Binds path (replacing a stale socket file) and listens. Returns 0, or -1
+ * with a sentence in err; 1 when another daemon is live on it (err says
+ * which pid). */
+int server_start(struct daemon *d, const char *path, char *err, size_t errlen);
+/* Listens on an inherited, already bound socket (systemd socket activation:
+ * fd 3). The socket file is not ours: it is never unlinked. */
+int server_start_fd(struct daemon *d, int fd, char *err, size_t errlen);
+
+/* SIGTERM: stops accepting, stops reading requests, lets in-flight calls
+ * finish for up to LIMIT_SHUTDOWN_GRACE_MS, cancels the rest, flushes the
+ * answers, closes every connection, then calls done(d). */
+void server_shutdown(struct daemon *d, void (*done)(struct daemon *d));
+
+/* Frees what is left after the loop has stopped (the lock file). */
+void server_free(struct daemon *d);
+
+/* Called by conn.c. */
+void server_conn_closed(struct server *srv, struct conn *c);
+size_t server_max_request_bytes(const struct server *srv);
+
+#endif
