@@ -35,10 +35,10 @@ LDLIBS_ALL = $(SANFLAGS) $(PKG_LIBS) -lpthread -lm $(LDFLAGS)
 
 # Daemon modules (all but main.c are linked into the unit tests too).
 DAEMON_MODULES = \
-	daemon/log.c daemon/config.c daemon/sockpath.c daemon/conn.c daemon/server.c \
-	daemon/rpc.c daemon/methods_core.c
+	daemon/daemon.c daemon/log.c daemon/config.c daemon/sockpath.c daemon/conn.c daemon/server.c \
+	daemon/rpc.c daemon/methods_core.c daemon/sdnotify.c
 # Modules the client links.
-CLIENT_SRCS = client/promptctl.c client/ctl_io.c
+CLIENT_SRCS = client/promptctl.c client/ctl_io.c client/ctl_core.c
 CLIENT_SHARED = daemon/sockpath.c
 
 # Files embedded into the binary at build time.
