@@ -287,7 +287,7 @@ void rpc_handle_line(struct daemon *d, struct conn *conn, const char *line, size
     json_error_t jerr;
     /* Strings with NUL are refused (no JSON_ALLOW_NUL): C strings all the
      * way down. jansson also rejects invalid UTF-8. */
-    json_t *req = json_loadb(line, len, 0, &jerr);
+    json_t *req = json_loadb(line, len, JSON_DECODE_ANY, &jerr);
     if (!req) {
         rpc_send_parse_error(d, conn, &jerr);
         return;
