@@ -177,11 +177,13 @@ static void conn_process_input(struct conn *c) {
     }
     memmove(c->in, c->in + used, c->in_len - used);
     c->in_len -= used;
-    if (c->in_len > server_max_request_bytes(c->srv)) {
-        /* No newline yet and already too long: no need to wait for the end. */
-        conn_reject_too_large(c);
-    } else if (conn_must_pause(c)) {
+    if (conn_must_pause(c)) {
+        /* Complete lines may be left in the buffer: they wait for resume. */
         conn_stop_reading(c);
+    } else if (c->in_len > server_max_request_bytes(c->srv)) {
+        /* All that is left is one partial line, already too long: no need
+         * to wait for its end. */
+        conn_reject_too_large(c);
     }
     conn_unref(c);
 }
