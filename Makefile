@@ -51,7 +51,7 @@ CLIENT_OBJS = $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(CLIENT_SHARED:%.c=$(OBJ)/%.o)
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test test-asan check-format format install uninstall clean demo help
+.PHONY: all tests check test test-asan check-format format install uninstall clean demo help
 all: $(BUILD)/promptd $(BUILD)/promptctl
 
 $(BUILD)/promptd: $(DAEMON_OBJS) $(OBJ)/daemon/main.o
@@ -89,8 +89,19 @@ test: all $(UNIT_BINS)
 	@sh scripts/deps.sh test
 	@python3 tests/run.py --build $(BUILD)
 
+ASAN_MAKE = $(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" CC=gcc
+
 test-asan:
-	$(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" CC=gcc test
+	$(ASAN_MAKE) test
+
+# The README's test command: the whole suite on the optimised build and
+# again under ASan+UBSan, in one run with one closing line.
+check: all $(UNIT_BINS)
+	@sh scripts/deps.sh test
+	$(ASAN_MAKE) all tests
+	@python3 tests/run.py --build $(BUILD) --build build-asan
+
+tests: $(UNIT_BINS)
 
 check-format:
 	@clang-format --dry-run --Werror daemon/*.c daemon/*.h client/*.c client/*.h include/*.h tests/unit/*.c tests/unit/*.h
@@ -116,6 +127,7 @@ help:
 	@echo "make demo       build, start a daemon on a private socket, improve an example idea"
 	@echo "make test       run every test (unit and integration); ends with 'N passed, N failed'"
 	@echo "make test-asan  the same suite under AddressSanitizer + UBSan"
+	@echo "make check      both of the above in one run (what CI runs)"
 	@echo "make install    install into PREFIX ($(PREFIX)); DESTDIR is honoured"
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

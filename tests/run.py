@@ -4,7 +4,7 @@
 Unit tests are the C programs build/tests/test_*; each prints "PASS name" or
 "FAIL name" per test. Integration tests are tests/integration/test_*.py
 (unittest), run one module per process, in parallel, against the real
-build/promptd. Usage: tests/run.py [--build DIR] [-j N] [PATTERN...]
+build/promptd. Usage: tests/run.py [--build DIR]... [-j N] [PATTERN...]
 """
 import argparse
 import concurrent.futures
@@ -49,36 +49,44 @@ def run_one(kind, path, build, timeout):
         # A crash or a module that failed to import: count it, show why.
         out += "\nFAIL %s: exited with %d\n" % (os.path.basename(path), code)
         tally["FAIL"] += 1
-    return path, out, tally, time.monotonic() - start
+    return path, build, out, tally, time.monotonic() - start
+
+
+def find_jobs(build):
+    jobs = []
+    unit_dir = os.path.join(build, "tests")
+    if os.path.isdir(unit_dir):
+        for name in sorted(os.listdir(unit_dir)):
+            if name.startswith("test_") and os.access(os.path.join(unit_dir, name), os.X_OK):
+                jobs.append(("unit", os.path.join(unit_dir, name), build))
+    integ = os.path.join(HERE, "integration")
+    for name in sorted(os.listdir(integ)):
+        if name.startswith("test_") and name.endswith(".py"):
+            jobs.append(("integration", os.path.join(integ, name), build))
+    return jobs
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default="build")
+    ap.add_argument("--build", action="append", help="build directory (repeat to run the suite once per build)")
     ap.add_argument("-j", type=int, default=max(2, os.cpu_count() or 2))
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("patterns", nargs="*")
     args = ap.parse_args()
 
     jobs = []
-    unit_dir = os.path.join(args.build, "tests")
-    if os.path.isdir(unit_dir):
-        for name in sorted(os.listdir(unit_dir)):
-            if name.startswith("test_") and os.access(os.path.join(unit_dir, name), os.X_OK):
-                jobs.append(("unit", os.path.join(unit_dir, name)))
-    integ = os.path.join(HERE, "integration")
-    for name in sorted(os.listdir(integ)):
-        if name.startswith("test_") and name.endswith(".py"):
-            jobs.append(("integration", os.path.join(integ, name)))
+    for build in args.build or ["build"]:
+        jobs += find_jobs(build)
     if args.patterns:
         jobs = [j for j in jobs if any(p in j[1] for p in args.patterns)]
 
     total = {"PASS": 0, "FAIL": 0, "SKIP": 0}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.j) as pool:
-        futures = [pool.submit(run_one, kind, path, args.build, args.timeout) for kind, path in jobs]
+        futures = [pool.submit(run_one, kind, path, build, args.timeout)
+                   for kind, path, build in jobs]
         for fut in concurrent.futures.as_completed(futures):
-            path, out, tally, secs = fut.result()
-            print("== %s (%.1fs)" % (os.path.relpath(path, ROOT), secs))
+            path, build, out, tally, secs = fut.result()
+            print("== %s [%s] (%.1fs)" % (os.path.relpath(path, ROOT), build, secs))
             sys.stdout.write(out if out.endswith("\n") or not out else out + "\n")
             sys.stdout.flush()
             for k in total:
