@@ -435,3 +435,47 @@ class ConfigTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FdExhaustionTest(unittest.TestCase):
+    def test_out_of_fds_does_not_spin_and_recovers(self):
+        d = Daemon()
+
+        def low_fd_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+        try:
+            d.log_file = open(d.log_path, "ab")
+            d.proc = subprocess.Popen(d.command(), env=d.env, stdout=d.log_file,
+                                      stderr=d.log_file, preexec_fn=low_fd_limit)
+            d.wait_ready()
+            clients = []
+            for _ in range(80):  # more than the daemon can hold
+                try:
+                    clients.append(Client(d.socket, timeout=5))
+                except OSError:
+                    break
+
+            def cpu_ticks():
+                with open("/proc/%d/stat" % d.proc.pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                return int(fields[11]) + int(fields[12])
+
+            before = cpu_ticks()
+            time.sleep(1.0)
+            used = cpu_ticks() - before
+            hz = os.sysconf("SC_CLK_TCK")
+            self.assertLess(used, hz // 2, "the daemon busy-loops while out of fds")
+            for c in clients:
+                c.close()
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    self.assertEqual(d.call("ping", timeout=2)["result"], "pong")
+                    break
+                except (OSError, ConnectionError):
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.1)
+            self.assertEqual(d.stop(), 0)
+        finally:
+            d.cleanup()
