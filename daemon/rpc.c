@@ -222,56 +222,62 @@ bool rpc_call_client_alive(const struct rpc_call *call) {
     return !call->conn->closing;
 }
 
-/* Checks the envelope; on a problem answers it and returns false. */
-static bool rpc_validate(struct daemon *d, struct conn *conn, json_t *req, json_t **id_out) {
-    if (json_is_array(req)) {
-        rpc_send_early_error(d, conn, NULL, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
-                             "batches (JSON arrays) are not supported: send one request object "
-                             "per line");
-        return false;
-    }
-    if (!json_is_object(req)) {
-        rpc_send_early_error(d, conn, NULL, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
-                             "a request must be a JSON object with jsonrpc, method and id");
-        return false;
-    }
-    json_t *id = json_object_get(req, "id");
-    if (id && !json_is_string(id) && !json_is_number(id) && !json_is_null(id)) {
-        rpc_send_early_error(d, conn, NULL, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
-                             "id must be a number or a string");
-        return false;
-    }
-    json_t *version = json_object_get(req, "jsonrpc");
-    if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0) {
-        rpc_send_early_error(d, conn, id, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
-                             "jsonrpc must be \"2.0\"");
-        return false;
-    }
-    json_t *method = json_object_get(req, "method");
-    if (!json_is_string(method)) {
-        rpc_send_early_error(d, conn, id, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
-                             "method must be a string naming the method to call");
-        return false;
-    }
-    json_t *params = json_object_get(req, "params");
-    if (params && !json_is_object(params)) {
-        if (json_is_array(params))
-            rpc_send_early_error(d, conn, id, RPC_INVALID_PARAMS, KIND_INVALID_PARAMS,
-                                 "params must be an object of named parameters");
-        else
-            rpc_send_early_error(d, conn, id, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
-                                 "params must be an object");
-        return false;
-    }
-    *id_out = id;
-    return true;
+static int rpc_reject(struct rpc_request *r, json_t *id, int code, const char *kind,
+                      const char *message) {
+    r->id = id;
+    r->code = code;
+    r->kind = kind;
+    snprintf(r->message, sizeof r->message, "%s", message);
+    return -1;
 }
 
-static void rpc_send_parse_error(struct daemon *d, struct conn *conn, const json_error_t *e) {
-    char message[300];
-    snprintf(message, sizeof message, "the request is not valid JSON: %s (at byte %d)", e->text,
-             e->position);
-    rpc_send_early_error(d, conn, NULL, RPC_PARSE_ERROR, KIND_PARSE_ERROR, message);
+/* Checks the envelope of a parsed value. */
+static int rpc_check_envelope(json_t *req, struct rpc_request *r) {
+    if (json_is_array(req))
+        return rpc_reject(r, NULL, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
+                          "batches (JSON arrays) are not supported: send one request object "
+                          "per line");
+    if (!json_is_object(req))
+        return rpc_reject(r, NULL, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
+                          "a request must be a JSON object with jsonrpc, method and id");
+    json_t *id = json_object_get(req, "id");
+    if (id && !json_is_string(id) && !json_is_number(id) && !json_is_null(id))
+        return rpc_reject(r, NULL, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
+                          "id must be a number or a string");
+    json_t *version = json_object_get(req, "jsonrpc");
+    if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0)
+        return rpc_reject(r, id, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
+                          "jsonrpc must be \"2.0\"");
+    json_t *method = json_object_get(req, "method");
+    if (!json_is_string(method))
+        return rpc_reject(r, id, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
+                          "method must be a string naming the method to call");
+    json_t *params = json_object_get(req, "params");
+    if (params && json_is_array(params))
+        return rpc_reject(r, id, RPC_INVALID_PARAMS, KIND_INVALID_PARAMS,
+                          "params must be an object of named parameters");
+    if (params && !json_is_object(params))
+        return rpc_reject(r, id, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
+                          "params must be an object");
+    r->id = id;
+    r->method = json_string_value(method);
+    r->params = params;
+    return 0;
+}
+
+int rpc_parse_request(const char *line, size_t len, struct rpc_request *r) {
+    memset(r, 0, sizeof *r);
+    json_error_t jerr;
+    /* Strings with NUL are refused (no JSON_ALLOW_NUL): C strings all the
+     * way down. jansson also rejects invalid UTF-8. */
+    r->request = json_loadb(line, len, JSON_DECODE_ANY, &jerr);
+    if (!r->request) {
+        char message[300];
+        snprintf(message, sizeof message, "the request is not valid JSON: %s (at byte %d)",
+                 jerr.text, jerr.position);
+        return rpc_reject(r, NULL, RPC_PARSE_ERROR, KIND_PARSE_ERROR, message);
+    }
+    return rpc_check_envelope(r->request, r);
 }
 
 static bool rpc_line_is_blank(const char *line, size_t len) {
@@ -284,20 +290,14 @@ static bool rpc_line_is_blank(const char *line, size_t len) {
 void rpc_handle_line(struct daemon *d, struct conn *conn, const char *line, size_t len) {
     if (rpc_line_is_blank(line, len))
         return; /* keep-alive newlines are harmless */
-    json_error_t jerr;
-    /* Strings with NUL are refused (no JSON_ALLOW_NUL): C strings all the
-     * way down. jansson also rejects invalid UTF-8. */
-    json_t *req = json_loadb(line, len, JSON_DECODE_ANY, &jerr);
-    if (!req) {
-        rpc_send_parse_error(d, conn, &jerr);
+    struct rpc_request r;
+    if (rpc_parse_request(line, len, &r) != 0) {
+        rpc_send_early_error(d, conn, r.id, r.code, r.kind, r.message);
+        json_decref(r.request);
         return;
     }
-    json_t *id = NULL;
-    if (!rpc_validate(d, conn, req, &id)) {
-        json_decref(req);
-        return;
-    }
-    const char *name = json_string_value(json_object_get(req, "method"));
+    json_t *req = r.request, *id = r.id;
+    const char *name = r.method;
     rpc_method_fn fn = rpc_find(d, name);
     if (!fn) {
         if (id) {
@@ -311,8 +311,7 @@ void rpc_handle_line(struct daemon *d, struct conn *conn, const char *line, size
         return;
     }
     struct rpc_call *call = calloc(1, sizeof *call);
-    json_t *params = json_object_get(req, "params");
-    params = params ? json_incref(params) : json_object();
+    json_t *params = r.params ? json_incref(r.params) : json_object();
     if (!call || !params) {
         free(call);
         json_decref(params);

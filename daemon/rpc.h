@@ -31,6 +31,21 @@ struct rpc_method {
 /* Adds a table ending in {NULL, NULL}; tables are searched in order. */
 void rpc_register(struct daemon *d, const struct rpc_method *table);
 
+/* A request line checked against JSON-RPC 2.0, with no I/O. */
+struct rpc_request {
+    json_t *request;    /* owned by the caller (json_decref), NULL when not JSON */
+    json_t *id;         /* borrowed from request; NULL when absent or unusable */
+    const char *method; /* borrowed; set when valid */
+    json_t *params;     /* borrowed; NULL when absent */
+    int code;           /* on error: the JSON-RPC error code ... */
+    const char *kind;   /* ... its data.kind ... */
+    char message[320];  /* ... and the sentence for the client */
+};
+
+/* Parses and validates one line. Returns 0 for a valid request, else -1
+ * with code, kind, message and the id to answer with (may be NULL). */
+int rpc_parse_request(const char *line, size_t len, struct rpc_request *r);
+
 /* Frames one request line (no newline) read from conn and dispatches it.
  * Never fails: any problem is answered on conn as a JSON-RPC error. */
 void rpc_handle_line(struct daemon *d, struct conn *conn, const char *line, size_t len);
