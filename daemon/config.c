@@ -185,7 +185,7 @@ static int key_set(struct config *cfg, const struct key *k, const char *v, char 
     return 0;
 }
 
-static struct config *config_defaults(void) {
+struct config *config_defaults(void) {
     struct config *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return NULL;
@@ -253,7 +253,76 @@ static bool file_is_private(const struct stat *st) {
     return (st->st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) == 0;
 }
 
-/* Applies the file's KEY=VALUE lines to cfg. */
+/* A configuration file is a few dozen lines; anything this large is a
+ * mistake (a log file, /dev/zero) and is refused rather than read. */
+#define CONFIG_MAX_FILE_BYTES (1024 * 1024)
+
+/* Applies one KEY=VALUE line (modified in place). */
+static int config_parse_line(struct config *cfg, char *line, const char *name, int lineno,
+                             bool private_file, char *err, size_t errlen) {
+    char *s = trim(line);
+    if (*s == '\0' || *s == '#')
+        return 0;
+    if (strncmp(s, "export ", 7) == 0)
+        s = trim(s + 7);
+    char *eq = strchr(s, '=');
+    if (!eq) {
+        snprintf(err, errlen, "%s:%d: expected KEY=VALUE, found \"%.60s\"", name, lineno, s);
+        return -1;
+    }
+    *eq = '\0';
+    char *key = trim(s), *value = unquote(trim(eq + 1));
+    const struct key *k = key_find(key);
+    if (!k) {
+        log_warn("%s:%d: unknown key %.80s ignored", name, lineno, key);
+        return 0;
+    }
+    if (!value) {
+        snprintf(err, errlen, "%s:%d: %s: unterminated quote", name, lineno, k->name);
+        return -1;
+    }
+    if ((k->flags & F_SECRET) && *value && !private_file) {
+        snprintf(err, errlen,
+                 "%s:%d: the file holds the secret %s but other users can read it: run "
+                 "chmod 600 %s",
+                 name, lineno, k->name, name);
+        return -1;
+    }
+    char why[256];
+    if (key_set(cfg, k, value, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s:%d: invalid value for %s: %s", name, lineno, k->name, why);
+        return -1;
+    }
+    return 0;
+}
+
+int config_parse_text(struct config *cfg, const char *text, size_t len, const char *name,
+                      bool private_file, char *err, size_t errlen) {
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    int rc = 0, lineno = 1;
+    for (char *line = copy; rc == 0 && line <= copy + len; lineno++) {
+        char *nl = memchr(line, '\n', (size_t)(copy + len - line));
+        size_t n = nl ? (size_t)(nl - line) : (size_t)(copy + len - line);
+        line[n] = '\0';
+        if (strlen(line) != n) {
+            snprintf(err, errlen, "%s:%d: a NUL byte: this is not a text file", name, lineno);
+            rc = -1;
+        } else {
+            rc = config_parse_line(cfg, line, name, lineno, private_file, err, errlen);
+        }
+        line += n + 1;
+    }
+    free(copy);
+    return rc;
+}
+
+/* Reads the whole file (bounded) and applies it to cfg. */
 static int config_read_file(struct config *cfg, const char *path, char *err, size_t errlen) {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -262,49 +331,19 @@ static int config_read_file(struct config *cfg, const char *path, char *err, siz
     }
     struct stat st;
     bool private_file = fstat(fileno(f), &st) == 0 && file_is_private(&st);
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0, rc = 0;
-    while (rc == 0 && getline(&line, &cap, f) != -1) {
-        lineno++;
-        char *s = trim(line);
-        if (*s == '\0' || *s == '#')
-            continue;
-        if (strncmp(s, "export ", 7) == 0)
-            s = trim(s + 7);
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            snprintf(err, errlen, "%s:%d: expected KEY=VALUE, found \"%.60s\"", path, lineno, s);
-            rc = -1;
-            break;
-        }
-        *eq = '\0';
-        char *name = trim(s), *value = unquote(trim(eq + 1));
-        const struct key *k = key_find(name);
-        if (!k) {
-            log_warn("%s:%d: unknown key %s ignored", path, lineno, name);
-            continue;
-        }
-        if (!value) {
-            snprintf(err, errlen, "%s:%d: %s: unterminated quote", path, lineno, name);
-            rc = -1;
-            break;
-        }
-        if ((k->flags & F_SECRET) && *value && !private_file) {
-            snprintf(err, errlen,
-                     "%s:%d: the file holds the secret %s but other users can read it: run "
-                     "chmod 600 %s",
-                     path, lineno, k->name, path);
-            rc = -1;
-            break;
-        }
-        char why[256];
-        if (key_set(cfg, k, value, why, sizeof why) != 0) {
-            snprintf(err, errlen, "%s:%d: invalid value for %s: %s", path, lineno, k->name, why);
-            rc = -1;
-        }
-    }
-    free(line);
+    char *text = malloc(CONFIG_MAX_FILE_BYTES + 1);
+    size_t len = text ? fread(text, 1, CONFIG_MAX_FILE_BYTES + 1, f) : 0;
+    int rc = -1;
+    if (!text)
+        snprintf(err, errlen, "out of memory");
+    else if (ferror(f))
+        snprintf(err, errlen, "cannot read the config file %s: %s", path, strerror(errno));
+    else if (len > CONFIG_MAX_FILE_BYTES)
+        snprintf(err, errlen, "the config file %s is larger than %d bytes: is it the right file?",
+                 path, CONFIG_MAX_FILE_BYTES);
+    else
+        rc = config_parse_text(cfg, text, len, path, private_file, err, errlen);
+    free(text);
     fclose(f);
     return rc;
 }

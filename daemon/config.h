@@ -63,6 +63,15 @@ int config_load(const char *config_path, const struct config_flags *flags, struc
                 char **used_path, char *err, size_t errlen);
 void config_free(struct config *cfg);
 
+/* A configuration holding only the defaults (caller frees), or NULL. */
+struct config *config_defaults(void);
+
+/* Applies KEY=VALUE text (a file's contents) to cfg; name and line numbers
+ * appear in errors. private_file: only the owner can read it (secrets
+ * allowed). Returns 0 or -1 with the sentence in err. */
+int config_parse_text(struct config *cfg, const char *text, size_t len, const char *name,
+                      bool private_file, char *err, size_t errlen);
+
 /* The effective configuration as a JSON object keyed by the config names,
  * secrets shown as "***" (unset secrets as null). New reference. */
 json_t *config_to_json(const struct config *cfg);

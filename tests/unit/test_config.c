@@ -157,6 +157,21 @@ static void test_bad_env_and_flag_values(void) {
     CHECK(strstr(err, "--log-level") != NULL);
 }
 
+static void test_nul_and_huge_files(void) {
+    struct config *cfg = config_defaults();
+    char err[256] = "";
+    CHECK_INT(config_parse_text(cfg, "LLM_MODEL=a\0b\n", 13, "mem", true, err, sizeof err), -1);
+    CHECK(strstr(err, "mem:1: a NUL byte") != NULL);
+    CHECK_INT(config_parse_text(cfg, "LLM_MODEL=tail-without-newline", 30, "mem", true, err,
+                                sizeof err),
+              0);
+    CHECK_STR(cfg->llm_model, "tail-without-newline");
+    config_free(cfg);
+    static char big[1024 * 1024 + 10];
+    memset(big, '#', sizeof big - 1);
+    expect_error(big, 0600, "larger than", NULL);
+}
+
 static void test_missing_file(void) {
     struct config *cfg = NULL;
     char err[256] = "";
@@ -214,6 +229,7 @@ int main(void) {
     RUN(test_unknown_key_is_only_a_warning);
     RUN(test_precedence_flag_env_file);
     RUN(test_bad_env_and_flag_values);
+    RUN(test_nul_and_huge_files);
     RUN(test_missing_file);
     RUN(test_implicit_file_from_xdg);
     RUN(test_log_changes_does_not_crash);
