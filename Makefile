@@ -29,6 +29,10 @@ SAN ?=
 ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
+ifeq ($(SAN),fuzz)
+SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
+endif
 CFLAGS_ALL = -std=c11 $(OPT) $(WARN) $(FEATURES) $(SANFLAGS) -Iinclude -Idaemon \
              -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(SANFLAGS) $(PKG_LIBS) -lpthread -lm $(LDFLAGS)
@@ -50,8 +54,10 @@ DAEMON_OBJS = $(DAEMON_MODULES:%.c=$(OBJ)/%.o) $(OBJ)/gen/embedded.o
 CLIENT_OBJS = $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(CLIENT_SHARED:%.c=$(OBJ)/%.o)
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all tests check test test-asan check-format format install uninstall clean demo help
+.PHONY: all tests fuzzers fuzz check test test-asan check-format format install uninstall clean demo help
 all: $(BUILD)/promptd $(BUILD)/promptctl
 
 $(BUILD)/promptd: $(DAEMON_OBJS) $(OBJ)/daemon/main.o
@@ -85,6 +91,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(DAEMON_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(DAEMON_OBJS) $(LDLIBS_ALL)
 
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(DAEMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(DAEMON_OBJS) $(LDLIBS_ALL)
+
 test: all $(UNIT_BINS)
 	@sh scripts/deps.sh test
 	@python3 tests/run.py --build $(BUILD)
@@ -99,9 +109,26 @@ test-asan:
 check: all $(UNIT_BINS)
 	@sh scripts/deps.sh test
 	$(ASAN_MAKE) all tests
-	@python3 tests/run.py --build $(BUILD) --build build-asan
+	$(FUZZ_MAKE) fuzzers
+	@PROMPTD_FUZZ_BUILD=build-fuzz python3 tests/run.py --build $(BUILD) --build build-asan
 
 tests: $(UNIT_BINS)
+
+# libFuzzer targets (clang, ASan+UBSan). `make fuzz` runs each for
+# FUZZ_SECONDS; make check runs each over its corpus plus a short run.
+FUZZ_SECONDS ?= 60
+FUZZ_MAKE = $(MAKE) BUILD=build-fuzz SAN=fuzz OPT="-O1 -g" CC=clang
+fuzzers: $(FUZZ_BINS)
+
+fuzz:
+	$(FUZZ_MAKE) fuzzers
+	@for f in build-fuzz/fuzz/fuzz_*; do \
+		name=$$(basename $$f); work=$$(mktemp -d); \
+		echo "== $$name for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$work tests/fuzz/corpus/$$name \
+			|| exit 1; \
+		rm -rf $$work; \
+	done
 
 check-format:
 	@clang-format --dry-run --Werror daemon/*.c daemon/*.h client/*.c client/*.h include/*.h tests/unit/*.c tests/unit/*.h
@@ -127,7 +154,8 @@ help:
 	@echo "make demo       build, start a daemon on a private socket, improve an example idea"
 	@echo "make test       run every test (unit and integration); ends with 'N passed, N failed'"
 	@echo "make test-asan  the same suite under AddressSanitizer + UBSan"
-	@echo "make check      both of the above in one run (what CI runs)"
+	@echo "make check      both of the above, plus short fuzzing runs, in one run (what CI runs)"
+	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60) each"
 	@echo "make install    install into PREFIX ($(PREFIX)); DESTDIR is honoured"
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -4,7 +4,8 @@
 Unit tests are the C programs build/tests/test_*; each prints "PASS name" or
 "FAIL name" per test. Integration tests are tests/integration/test_*.py
 (unittest), run one module per process, in parallel, against the real
-build/promptd. Usage: tests/run.py [--build DIR]... [-j N] [PATTERN...]
+build/promptd. With PROMPTD_FUZZ_BUILD set, each libFuzzer binary there
+runs over its corpus and for a few seconds more. Usage: tests/run.py [--build DIR]... [-j N] [PATTERN...]
 """
 import argparse
 import concurrent.futures
@@ -32,6 +33,8 @@ def run_one(kind, path, build, timeout):
     env = dict(os.environ, PROMPTD_BUILD=os.path.abspath(build), PYTHONDONTWRITEBYTECODE="1")
     if kind == "unit":
         cmd = [path]
+    elif kind == "fuzz":
+        cmd = [sys.executable, os.path.join(HERE, "fuzz", "run_fuzzer.py"), path]
     else:
         cmd = [sys.executable, os.path.join(HERE, "integration", "runmod.py"), path]
     start = time.monotonic()
@@ -77,6 +80,10 @@ def main():
     jobs = []
     for build in args.build or ["build"]:
         jobs += find_jobs(build)
+    fuzz_build = os.environ.get("PROMPTD_FUZZ_BUILD")
+    if fuzz_build and os.path.isdir(os.path.join(fuzz_build, "fuzz")):
+        fuzz_dir = os.path.join(fuzz_build, "fuzz")
+        jobs += [("fuzz", os.path.join(fuzz_dir, n), fuzz_build) for n in sorted(os.listdir(fuzz_dir))]
     if args.patterns:
         jobs = [j for j in jobs if any(p in j[1] for p in args.patterns)]
 
