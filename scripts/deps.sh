@@ -9,7 +9,7 @@ what=${1:-build}
 need_pc="libuv:libuv1-dev:libuv libcurl:libcurl4-openssl-dev:curl sqlite3:libsqlite3-dev:sqlite jansson:libjansson-dev:jansson"
 # command -> Debian package (tests only)
 need_cmd_build="cc:gcc make:make pkg-config:pkg-config"
-need_cmd_test="python3:python3 groff:groff clang:clang curl:curl"
+need_cmd_test="python3:python3 groff:groff clang:clang curl:curl clang-format:clang-format"
 
 missing_deb=""
 missing_brew=""

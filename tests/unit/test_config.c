@@ -162,9 +162,9 @@ static void test_nul_and_huge_files(void) {
     char err[256] = "";
     CHECK_INT(config_parse_text(cfg, "LLM_MODEL=a\0b\n", 13, "mem", true, err, sizeof err), -1);
     CHECK(strstr(err, "mem:1: a NUL byte") != NULL);
-    CHECK_INT(config_parse_text(cfg, "LLM_MODEL=tail-without-newline", 30, "mem", true, err,
-                                sizeof err),
-              0);
+    CHECK_INT(
+        config_parse_text(cfg, "LLM_MODEL=tail-without-newline", 30, "mem", true, err, sizeof err),
+        0);
     CHECK_STR(cfg->llm_model, "tail-without-newline");
     config_free(cfg);
     static char big[1024 * 1024 + 10];
