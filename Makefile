@@ -3,6 +3,8 @@
 
 PREFIX ?= /usr/local
 DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
 BUILD ?= build
 CC ?= cc
 PKGS = libuv libcurl sqlite3 jansson
@@ -40,7 +42,9 @@ LDLIBS_ALL = $(SANFLAGS) $(PKG_LIBS) -lpthread -lm $(LDFLAGS)
 # Daemon modules (all but main.c are linked into the unit tests too).
 DAEMON_MODULES = \
 	daemon/daemon.c daemon/log.c daemon/config.c daemon/sockpath.c daemon/conn.c daemon/server.c \
-	daemon/rpc.c daemon/methods_core.c daemon/sdnotify.c
+	daemon/rpc.c daemon/methods_core.c daemon/sdnotify.c \
+	daemon/utf8.c daemon/sse.c daemon/ndjson.c daemon/json_field_stream.c daemon/result.c \
+	daemon/builtin.c
 # Modules the client links.
 CLIENT_SRCS = client/promptctl.c client/ctl_io.c client/ctl_core.c
 CLIENT_SHARED = daemon/sockpath.c
@@ -51,13 +55,16 @@ EMBED_SCHEMA = $(sort $(wildcard schema/*.sql))
 
 OBJ = $(BUILD)/obj
 DAEMON_OBJS = $(DAEMON_MODULES:%.c=$(OBJ)/%.o) $(OBJ)/gen/embedded.o
-CLIENT_OBJS = $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(CLIENT_SHARED:%.c=$(OBJ)/%.o)
+CLIENT_OBJS = $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(CLIENT_SHARED:%.c=$(OBJ)/%.o) \
+              $(OBJ)/gen/client/embedded.o
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all tests fuzzers fuzz check test test-asan check-format format install uninstall clean demo help
+.PHONY: all tests fuzzers fuzz check test test-asan check-format format install uninstall clean demo help \
+        install-bin install-systemd install-launchd install-none \
+        uninstall-bin uninstall-systemd uninstall-launchd uninstall-none
 all: $(BUILD)/promptd $(BUILD)/promptctl
 
 $(BUILD)/promptd: $(DAEMON_OBJS) $(OBJ)/daemon/main.o
@@ -86,6 +93,25 @@ $(BUILD)/gen/embedded.c: $(BUILD)/embed $(EMBED_PROMPTS) $(EMBED_SCHEMA)
 $(BUILD)/gen/embedded.h: $(BUILD)/embed
 	@mkdir -p $(dir $@)
 	$(BUILD)/embed h $@ prompts migrations
+
+# promptctl carries the service files for `promptctl service install`, in
+# its own table (gen/client/) so it links nothing of the daemon's.
+LAUNCHD_LABEL = io.github.promptd.promptd
+SERVICE_FILES = systemd/promptd.service systemd/promptd.socket launchd/$(LAUNCHD_LABEL).plist.in
+
+$(BUILD)/gen/client/embedded.c: $(BUILD)/embed $(SERVICE_FILES)
+	@mkdir -p $(dir $@)
+	$(BUILD)/embed c $@ service_files $(SERVICE_FILES)
+
+$(BUILD)/gen/client/embedded.h: $(BUILD)/embed
+	@mkdir -p $(dir $@)
+	$(BUILD)/embed h $@ service_files
+
+$(OBJ)/gen/client/embedded.o: $(BUILD)/gen/client/embedded.c $(BUILD)/gen/client/embedded.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(OBJ)/client/ctl_service.o: $(BUILD)/gen/client/embedded.h
 
 $(BUILD)/tests/%: tests/unit/%.c $(DAEMON_OBJS)
 	@mkdir -p $(dir $@)
@@ -130,21 +156,81 @@ fuzz:
 		rm -rf $$work; \
 	done
 
+FORMAT_FILES = $(wildcard daemon/*.[ch] client/*.[ch] include/*.h tests/unit/*.[ch] tests/fuzz/*.c \
+                          tests/bench/*.c scripts/*.c)
 check-format:
-	@clang-format --dry-run --Werror daemon/*.c daemon/*.h client/*.c client/*.h include/*.h tests/unit/*.c tests/unit/*.h
+	@clang-format --dry-run --Werror $(FORMAT_FILES)
 
 format:
-	clang-format -i daemon/*.c daemon/*.h client/*.c client/*.h include/*.h tests/unit/*.c tests/unit/*.h
+	clang-format -i $(FORMAT_FILES)
 
 demo: all
 	@sh scripts/demo.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BUILD)/promptd $(BUILD)/promptctl $(DESTDIR)$(PREFIX)/bin/
+# Installation (docs/service.md). The service files go where the OS looks
+# for them: systemd user units into SYSTEMD_USER_UNIT_DIR (searched by every
+# user's systemd; each user then runs `systemctl --user enable --now
+# promptd.socket`), or on macOS the LaunchAgent into the installing user's
+# ~/Library/LaunchAgents. SERVICE=systemd|launchd|none overrides the choice.
+SYSTEMD_USER_UNIT_DIR ?= $(PREFIX)/lib/systemd/user
+LAUNCH_AGENTS_DIR ?= $(HOME)/Library/LaunchAgents
+LAUNCHD_LOG_DIR ?= $(HOME)/Library/Logs/promptd
+ifeq ($(UNAME_S),Darwin)
+SERVICE ?= launchd
+else
+SERVICE ?= systemd
+endif
+ifeq ($(filter $(SERVICE),systemd launchd none),)
+$(error SERVICE must be systemd, launchd or none, not "$(SERVICE)")
+endif
 
-uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/promptd $(DESTDIR)$(PREFIX)/bin/promptctl
+install: install-bin install-$(SERVICE)
+
+install-bin: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(BUILD)/promptd $(BUILD)/promptctl $(DESTDIR)$(BINDIR)/
+	install -m 0644 docs/promptd.8 $(DESTDIR)$(MANDIR)/man8/promptd.8
+	install -m 0644 docs/promptctl.1 $(DESTDIR)$(MANDIR)/man1/promptctl.1
+
+# The unit names /usr/local/bin/promptd; the installed one names BINDIR's.
+install-systemd: install-bin
+	install -d $(DESTDIR)$(SYSTEMD_USER_UNIT_DIR)
+	sed 's|/usr/local/bin/promptd|$(BINDIR)/promptd|g' systemd/promptd.service \
+		> $(BUILD)/promptd.service.out
+	install -m 0644 $(BUILD)/promptd.service.out $(DESTDIR)$(SYSTEMD_USER_UNIT_DIR)/promptd.service
+	install -m 0644 systemd/promptd.socket $(DESTDIR)$(SYSTEMD_USER_UNIT_DIR)/promptd.socket
+	@rm -f $(BUILD)/promptd.service.out
+	@echo "Each user starts it with: systemctl --user daemon-reload && systemctl --user enable --now promptd.socket"
+
+install-launchd: install-bin
+	install -d $(DESTDIR)$(LAUNCH_AGENTS_DIR)
+	install -d -m 0700 $(DESTDIR)$(LAUNCHD_LOG_DIR)
+	sed -e 's|@PROMPTD@|$(BINDIR)/promptd|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+		-e 's|@LOGDIR@|$(LAUNCHD_LOG_DIR)|g' launchd/$(LAUNCHD_LABEL).plist.in \
+		> $(BUILD)/$(LAUNCHD_LABEL).plist.out
+	install -m 0644 $(BUILD)/$(LAUNCHD_LABEL).plist.out \
+		$(DESTDIR)$(LAUNCH_AGENTS_DIR)/$(LAUNCHD_LABEL).plist
+	@rm -f $(BUILD)/$(LAUNCHD_LABEL).plist.out
+	@echo "Start it with: launchctl bootstrap gui/$$(id -u) $(LAUNCH_AGENTS_DIR)/$(LAUNCHD_LABEL).plist"
+
+install-none: install-bin
+
+uninstall: uninstall-bin uninstall-$(SERVICE)
+
+uninstall-bin:
+	rm -f $(DESTDIR)$(BINDIR)/promptd $(DESTDIR)$(BINDIR)/promptctl
+	rm -f $(DESTDIR)$(MANDIR)/man8/promptd.8 $(DESTDIR)$(MANDIR)/man1/promptctl.1
+
+uninstall-systemd:
+	@echo "Users who enabled it first run: systemctl --user disable --now promptd.socket promptd.service"
+	rm -f $(DESTDIR)$(SYSTEMD_USER_UNIT_DIR)/promptd.service \
+		$(DESTDIR)$(SYSTEMD_USER_UNIT_DIR)/promptd.socket
+
+uninstall-launchd:
+	@echo "If it is loaded, first run: launchctl bootout gui/$$(id -u)/$(LAUNCHD_LABEL)"
+	rm -f $(DESTDIR)$(LAUNCH_AGENTS_DIR)/$(LAUNCHD_LABEL).plist
+
+uninstall-none:
 
 clean:
 	rm -rf build build-asan
@@ -156,6 +242,8 @@ help:
 	@echo "make test-asan  the same suite under AddressSanitizer + UBSan"
 	@echo "make check      both of the above, plus short fuzzing runs, in one run (what CI runs)"
 	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60) each"
-	@echo "make install    install into PREFIX ($(PREFIX)); DESTDIR is honoured"
+	@echo "make install    install into PREFIX ($(PREFIX)): binaries, man pages and the"
+	@echo "                $(SERVICE) service files (docs/service.md); DESTDIR is honoured"
+	@echo "make uninstall  remove what make install installed (same PREFIX, DESTDIR, SERVICE)"
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

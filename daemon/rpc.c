@@ -47,7 +47,8 @@ static rpc_method_fn rpc_find(const struct daemon *d, const char *name) {
 static void rpc_send(struct conn *conn, json_t *msg) {
     if (!msg)
         return;
-    char *text = json_dumps(msg, JSON_COMPACT);
+    /* 15 significant digits: 0.3 stays "0.3", not 0.29999999999999999. */
+    char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(msg);
     if (!text) {
         log_error("cannot encode a response (out of memory?)");
