@@ -55,8 +55,7 @@ EMBED_SCHEMA = $(sort $(wildcard schema/*.sql))
 
 OBJ = $(BUILD)/obj
 DAEMON_OBJS = $(DAEMON_MODULES:%.c=$(OBJ)/%.o) $(OBJ)/gen/embedded.o
-CLIENT_OBJS = $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(CLIENT_SHARED:%.c=$(OBJ)/%.o) \
-              $(OBJ)/gen/client/embedded.o
+CLIENT_OBJS = $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(CLIENT_SHARED:%.c=$(OBJ)/%.o)
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS = $(sort $(wildcard tests/fuzz/fuzz_*.c))
