@@ -331,9 +331,10 @@ class SocketLifecycleTest(unittest.TestCase):
                     c.send_raw(b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n')
                     got = c.recv_line()
                     os.write(w, b"EOF" if got is None else b"ANSWERED")
-                except (ConnectionError, OSError) as e:
-                    os.write(w, b"EOF" if isinstance(e, ConnectionResetError) else
-                             ("ERR %s" % e).encode())
+                except (BrokenPipeError, ConnectionResetError):
+                    os.write(w, b"EOF")  # closed before or while we wrote: refused too
+                except OSError as e:
+                    os.write(w, ("ERR %s" % e).encode())
                 os._exit(0)
             os.close(w)
             os.waitpid(pid, 0)
