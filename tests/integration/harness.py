@@ -23,6 +23,11 @@ BUILD = os.environ.get("PROMPTD_BUILD", os.path.join(ROOT, "build"))
 PROMPTD = os.path.join(BUILD, "promptd")
 PROMPTCTL = os.path.join(BUILD, "promptctl")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# make test-valgrind: every daemon runs under memcheck; definite leaks and
+# memory errors make it exit 99, which fails the test that stopped it.
+VALGRIND = os.environ.get("PROMPTD_VALGRIND") == "1"
+# Start-up and answers are slower under valgrind.
+SLOW = 10 if VALGRIND else 1
 
 
 def base_env(home):
@@ -64,7 +69,12 @@ class Daemon:
             self.args += ["--config", self.config_path]
 
     def command(self):
-        return [PROMPTD, "--socket", self.socket] + self.args
+        cmd = [PROMPTD, "--socket", self.socket] + self.args
+        if VALGRIND:
+            cmd = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+                   "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+                   "--track-fds=no"] + cmd
+        return cmd
 
     def start(self, wait=True, timeout=15):
         self.log_file = open(self.log_path, "ab")
@@ -75,7 +85,7 @@ class Daemon:
         return self
 
     def wait_ready(self, timeout=15):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SLOW
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("promptd exited with %s:\n%s" % (self.proc.returncode, self.log()))
@@ -118,7 +128,7 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(timeout * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -162,7 +172,7 @@ class Client:
 
     def __init__(self, path, timeout=10):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
+        self.sock.settimeout(timeout * SLOW)
         self.sock.connect(path)
         self.buf = b""
         self.next_id = 1
