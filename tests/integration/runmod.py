@@ -11,6 +11,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 class LineResult(unittest.TestResult):
     def _name(self, test):
+        case = getattr(test, "test_case", None)  # a failed subTest
+        if case is not None:
+            return "%s.%s%s" % (type(case).__name__, case._testMethodName,
+                                test._subDescription().replace(" ", ""))
+        if not hasattr(test, "_testMethodName"):  # setUpClass/tearDownClass
+            return str(test).replace(" ", "_")
         return "%s.%s" % (type(test).__name__, test._testMethodName)
 
     def addSuccess(self, test):
@@ -24,6 +30,10 @@ class LineResult(unittest.TestResult):
 
     addFailure = _fail
     addError = _fail
+
+    def addSubTest(self, test, subtest, err):
+        if err is not None:
+            self._fail(subtest, err)
 
     def addSkip(self, test, reason):
         print("SKIP %s: %s" % (self._name(test), reason), flush=True)
