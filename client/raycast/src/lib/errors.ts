@@ -1,0 +1,67 @@
+/**
+ * What a person should read when a promptd call fails: a toast title, a
+ * message, and for a daemon that is not running the command that starts it.
+ */
+import {
+  AbortError,
+  ConnectionClosedError,
+  DaemonNotRunningError,
+  PromptdError,
+  ProtocolError,
+  TimeoutError,
+} from "promptd-client";
+
+export interface ErrorInfo {
+  title: string;
+  message: string;
+  /** A shell command that fixes it (start the daemon), when there is one. */
+  command?: string;
+  /** The user (or the view) cancelled: not worth a failure toast. */
+  cancelled?: boolean;
+  /** The daemon does not know this method: an older promptd. */
+  unsupported?: boolean;
+}
+
+/** The command in the advice sentence (the first `...` span), or `promptd`. */
+export function startCommand(err: DaemonNotRunningError): string {
+  const m = /`([^`]+)`/.exec(err.advice);
+  return m?.[1] ?? "promptd";
+}
+
+const TITLES: Record<string, string> = {
+  upstream_unavailable: "The LLM is not reachable",
+  upstream_timeout: "The LLM took too long",
+  upstream_error: "The LLM answered with an error",
+  bad_model_output: "The model's answer was not usable",
+  invalid_params: "Check the input",
+  overloaded: "promptd is busy",
+  not_found: "Not in the history",
+  too_large: "The request is too large",
+  internal: "promptd hit an internal error",
+};
+
+export function describeError(err: unknown): ErrorInfo {
+  if (err instanceof DaemonNotRunningError) {
+    return { title: "promptd is not running", message: err.advice, command: startCommand(err) };
+  }
+  if (err instanceof AbortError) return { title: "Cancelled", message: "The request was cancelled.", cancelled: true };
+  if (err instanceof PromptdError) {
+    if (err.kind === "cancelled") return { title: "Cancelled", message: err.message, cancelled: true };
+    if (err.kind === "method_not_found") {
+      return {
+        title: "Update promptd",
+        message: `This promptd does not support ${err.method ?? "this command"} yet: ${err.message}`,
+        unsupported: true,
+      };
+    }
+    if (err.kind === "upstream_error" && typeof err.data.http_status === "number") {
+      return { title: `${TITLES.upstream_error} (HTTP ${err.data.http_status})`, message: err.message };
+    }
+    return { title: TITLES[err.kind] ?? "promptd answered an error", message: err.message };
+  }
+  if (err instanceof ConnectionClosedError) return { title: "Lost the connection to promptd", message: err.message };
+  if (err instanceof TimeoutError) return { title: "promptd took too long", message: err.message };
+  if (err instanceof ProtocolError) return { title: "promptd sent an unexpected answer", message: err.message };
+  if (err instanceof Error) return { title: "Something went wrong", message: err.message };
+  return { title: "Something went wrong", message: String(err) };
+}
