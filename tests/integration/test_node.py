@@ -11,6 +11,7 @@ Without node (>= 20) and npm everything is skipped, saying so.
 """
 import hashlib
 import json
+import fcntl
 import os
 import re
 import shutil
@@ -214,6 +215,17 @@ def raycast_cases():
 
 
 def load_tests(loader, standard_tests, pattern):
+    # make check runs this module once per build, maybe at the same time:
+    # npm ci and the builds share the package directories, so take turns.
+    lock = open(os.path.join(os.path.dirname(NODE_DIR), ".node-tests.lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        return build_suite()
+    finally:
+        lock.close()
+
+
+def build_suite():
     suite = unittest.TestSuite()
     problem = tools_problem()
     if problem:
