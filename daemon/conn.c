@@ -13,9 +13,6 @@
 #include "rpc.h"
 #include "server.h"
 
-/* Read in chunks of this size; a request line may span many of them. */
-#define CONN_READ_CHUNK 65536
-
 struct write_req {
     uv_write_t req;
     struct conn *c; /* holds a ref until the write completes */
@@ -160,56 +157,78 @@ static bool conn_on_line(void *arg, const char *line, size_t n) {
     return !c->closing && !c->close_after_flush && !conn_must_pause(c);
 }
 
-/* Frames and dispatches every complete line in the input buffer, unless
- * backpressure says to wait. */
-static void conn_process_input(struct conn *c) {
-    /* A call answered synchronously may try to resume input while this
-     * loop is still framing the same buffer. */
-    if (c->processing)
-        return;
+/* Frames and dispatches the complete lines in data (the server's shared
+ * read buffer, or c->in); returns the bytes used. Stops early when the
+ * client must wait (backpressure) or is being closed. */
+static size_t conn_dispatch(struct conn *c, const char *data, size_t len) {
     c->processing = true;
-    conn_ref(c); /* dispatching may close the connection */
-    size_t used = conn_frame_lines(c->in, c->in_len, conn_on_line, c);
+    size_t used = conn_frame_lines(data, len, conn_on_line, c);
     c->processing = false;
-    if (c->close_after_flush || c->closing) {
-        conn_unref(c);
-        return;
+    return used;
+}
+
+/* Appends bytes not yet dispatched to c->in. */
+static int conn_keep(struct conn *c, const char *data, size_t n) {
+    if (n == 0)
+        return 0;
+    if (c->in_cap - c->in_len < n) {
+        size_t cap = c->in_cap ? c->in_cap : 4096;
+        while (cap - c->in_len < n)
+            cap *= 2;
+        char *p = realloc(c->in, cap);
+        if (!p)
+            return -1;
+        c->in = p;
+        c->in_cap = cap;
     }
-    memmove(c->in, c->in + used, c->in_len - used);
-    c->in_len -= used;
+    memcpy(c->in + c->in_len, data, n);
+    c->in_len += n;
+    return 0;
+}
+
+/* After a dispatch: pause, refuse an overlong partial line, or release the
+ * buffer. An idle client holds no input buffer at all, so a thousand idle
+ * clients cost a thousand small structs, not a thousand buffers. */
+static void conn_after_dispatch(struct conn *c) {
     if (conn_must_pause(c)) {
-        /* Complete lines may be left in the buffer: they wait for resume. */
+        /* Complete lines may be left in c->in: they wait for resume. */
         conn_stop_reading(c);
     } else if (c->in_len > server_max_request_bytes(c->srv)) {
         /* All that is left is one partial line, already too long: no need
          * to wait for its end. */
         conn_reject_too_large(c);
     }
+    if (c->in_len == 0) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+}
+
+static bool conn_done_with_input(const struct conn *c) {
+    return c->close_after_flush || c->closing;
+}
+
+/* Dispatches what waits in c->in (a partial line completed by a read, or
+ * lines held back by backpressure). */
+static void conn_process_input(struct conn *c) {
+    /* A call answered synchronously may try to resume input while this
+     * loop is still framing the same buffer. */
+    if (c->processing)
+        return;
+    conn_ref(c); /* dispatching may close the connection */
+    size_t used = conn_dispatch(c, c->in, c->in_len);
+    if (!conn_done_with_input(c)) {
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= used;
+        conn_after_dispatch(c);
+    }
     conn_unref(c);
 }
 
 static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     struct conn *c = h->data;
-    if (c->in_cap - c->in_len < CONN_READ_CHUNK) {
-        size_t cap = c->in_len + CONN_READ_CHUNK;
-        char *p = realloc(c->in, cap);
-        if (!p) {
-            *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
-            return;
-        }
-        c->in = p;
-        c->in_cap = cap;
-    }
-    *buf = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
-}
-
-static void conn_shrink_idle_buffer(struct conn *c) {
-    /* An idle client keeps no large buffer after one big request. */
-    if (c->in_len == 0 && c->in_cap > 2 * CONN_READ_CHUNK) {
-        free(c->in);
-        c->in = NULL;
-        c->in_cap = 0;
-    }
+    *buf = server_read_buffer(c->srv);
 }
 
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -222,9 +241,29 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         conn_close(c);
         return;
     }
-    c->in_len += (size_t)nread;
-    conn_process_input(c);
-    conn_shrink_idle_buffer(c);
+    size_t n = (size_t)nread;
+    if (c->in_len > 0) {
+        if (conn_keep(c, buf->base, n) != 0)
+            goto nomem;
+        conn_process_input(c);
+        return;
+    }
+    /* The usual case: whole requests, framed straight from the shared
+     * buffer; only a trailing partial line is copied. */
+    conn_ref(c);
+    size_t used = conn_dispatch(c, buf->base, n);
+    if (!conn_done_with_input(c)) {
+        if (conn_keep(c, buf->base + used, n - used) != 0) {
+            conn_unref(c);
+            goto nomem;
+        }
+        conn_after_dispatch(c);
+    }
+    conn_unref(c);
+    return;
+nomem:
+    log_error("out of memory buffering a client's request; closing it");
+    conn_close(c);
 }
 
 static void conn_start_reading(struct conn *c) {

@@ -21,7 +21,7 @@ struct conn {
     bool reading;           /* uv_read_start active */
     bool close_after_flush; /* too_large: close once the error is written */
     bool processing;        /* inside conn_process_input: no re-entry */
-    char *in;               /* owned; bytes read, not yet framed */
+    char *in;               /* owned; bytes read, not yet dispatched; NULL when none */
     size_t in_len, in_cap;
     size_t out_bytes;       /* response bytes queued, not yet written */
     struct rpc_call *calls; /* in-flight calls (rpc.c owns the list) */

@@ -38,7 +38,14 @@ struct server {
     uint64_t shutdown_started_ms;
     bool cancelled_leftovers;
     void (*shutdown_done)(struct daemon *d);
+    /* Every read lands here first; reads are handled one at a time on the
+     * loop, so one buffer serves all clients. */
+    char read_buf[65536];
 };
+
+uv_buf_t server_read_buffer(struct server *srv) {
+    return uv_buf_init(srv->read_buf, sizeof srv->read_buf);
+}
 
 size_t server_max_request_bytes(const struct server *srv) {
     return (size_t)srv->d->cfg->max_request_bytes;

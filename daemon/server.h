@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <uv.h>
 
 struct daemon;
 struct conn;
@@ -29,5 +30,8 @@ void server_free(struct daemon *d);
 /* Called by conn.c. */
 void server_conn_closed(struct server *srv, struct conn *c);
 size_t server_max_request_bytes(const struct server *srv);
+/* The buffer a connection reads into; its bytes are valid until the read
+ * callback returns. */
+uv_buf_t server_read_buffer(struct server *srv);
 
 #endif
