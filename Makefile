@@ -44,9 +44,15 @@ DAEMON_MODULES = \
 	daemon/daemon.c daemon/log.c daemon/config.c daemon/sockpath.c daemon/conn.c daemon/server.c \
 	daemon/rpc.c daemon/methods_core.c daemon/sdnotify.c \
 	daemon/utf8.c daemon/sse.c daemon/ndjson.c daemon/json_field_stream.c daemon/result.c \
-	daemon/builtin.c
+	daemon/builtin.c \
+	daemon/http.c daemon/llm.c daemon/llm_provider.c daemon/llm_ollama.c daemon/llm_openai.c \
+	daemon/llm_anthropic.c daemon/llm_gemini.c daemon/llm_template.c daemon/llm_target.c \
+	daemon/methods_improve.c \
+	daemon/migrate.c daemon/store.c daemon/store_read.c daemon/methods_history.c
 # Modules the client links.
-CLIENT_SRCS = client/promptctl.c client/ctl_io.c client/ctl_core.c
+CLIENT_SRCS = client/promptctl.c client/ctl_io.c client/ctl_core.c client/ctl_improve.c \
+	client/ctl_history.c \
+	client/ctl_service.c
 CLIENT_SHARED = daemon/sockpath.c
 
 # Files embedded into the binary at build time.
@@ -55,13 +61,14 @@ EMBED_SCHEMA = $(sort $(wildcard schema/*.sql))
 
 OBJ = $(BUILD)/obj
 DAEMON_OBJS = $(DAEMON_MODULES:%.c=$(OBJ)/%.o) $(OBJ)/gen/embedded.o
-CLIENT_OBJS = $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(CLIENT_SHARED:%.c=$(OBJ)/%.o)
+CLIENT_OBJS = $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(CLIENT_SHARED:%.c=$(OBJ)/%.o) \
+              $(OBJ)/gen/client/embedded.o
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all tests fuzzers fuzz check test test-asan check-format format install uninstall clean demo help \
+.PHONY: all tests fuzzers fuzz check test test-asan test-valgrind check-format format install uninstall clean demo help \
         install-bin install-systemd install-launchd install-none \
         uninstall-bin uninstall-systemd uninstall-launchd uninstall-none
 all: $(BUILD)/promptd $(BUILD)/promptctl
@@ -120,6 +127,25 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(DAEMON_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(DAEMON_OBJS) $(LDLIBS_ALL)
 
+# History store benchmark (tests/bench/bench_store.c): writer rows/s,
+# start-up, search and stats latencies on a 1M-row database (a few
+# minutes; BENCH_ROWS=200000 for a quick run).
+BENCH_ROWS ?= 1000000
+.PHONY: bench-store
+$(BUILD)/bench/bench_store: tests/bench/bench_store.c $(DAEMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(DAEMON_OBJS) $(LDLIBS_ALL)
+
+bench-store: $(BUILD)/bench/bench_store $(BUILD)/promptd
+	$(BUILD)/bench/bench_store --rows $(BENCH_ROWS) --promptd $(BUILD)/promptd
+
+# improve benchmark (tests/bench/bench_improve.py): latency promptd adds to
+# an LLM call (p50/p99, 1 and 64 clients) and requests/s, against a
+# zero-latency backend, compared with direct requests in the same run.
+.PHONY: bench-improve
+bench-improve: $(BUILD)/promptd
+	python3 tests/bench/bench_improve.py --build $(BUILD)
+
 test: all $(UNIT_BINS)
 	@sh scripts/deps.sh test
 	@python3 tests/run.py --build $(BUILD)
@@ -138,6 +164,12 @@ check: all $(UNIT_BINS)
 	@PROMPTD_FUZZ_BUILD=build-fuzz python3 tests/run.py --build $(BUILD) --build build-asan
 
 tests: $(UNIT_BINS)
+
+# The integration suite with every daemon under valgrind's memcheck
+# (definite leaks and memory errors fail the test). Slow: minutes.
+test-valgrind: all
+	@command -v valgrind >/dev/null || { echo "install valgrind: sudo apt-get install valgrind"; exit 1; }
+	@PROMPTD_VALGRIND=1 python3 tests/run.py --build $(BUILD) -j 2 integration/
 
 # libFuzzer targets (clang, ASan+UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS; make check runs each over its corpus plus a short run.
@@ -164,7 +196,7 @@ format:
 	clang-format -i $(FORMAT_FILES)
 
 demo: all
-	@sh scripts/demo.sh
+	@BUILD=$(BUILD) sh scripts/demo.sh
 
 # Installation (docs/service.md). The service files go where the OS looks
 # for them: systemd user units into SYSTEMD_USER_UNIT_DIR (searched by every
@@ -195,10 +227,9 @@ install-bin: all
 install-systemd: install-bin
 	install -d $(DESTDIR)$(SYSTEMD_USER_UNIT_DIR)
 	sed 's|/usr/local/bin/promptd|$(BINDIR)/promptd|g' systemd/promptd.service \
-		> $(BUILD)/promptd.service.out
-	install -m 0644 $(BUILD)/promptd.service.out $(DESTDIR)$(SYSTEMD_USER_UNIT_DIR)/promptd.service
+		> $(DESTDIR)$(SYSTEMD_USER_UNIT_DIR)/promptd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_USER_UNIT_DIR)/promptd.service
 	install -m 0644 systemd/promptd.socket $(DESTDIR)$(SYSTEMD_USER_UNIT_DIR)/promptd.socket
-	@rm -f $(BUILD)/promptd.service.out
 	@echo "Each user starts it with: systemctl --user daemon-reload && systemctl --user enable --now promptd.socket"
 
 install-launchd: install-bin
@@ -206,10 +237,8 @@ install-launchd: install-bin
 	install -d -m 0700 $(DESTDIR)$(LAUNCHD_LOG_DIR)
 	sed -e 's|@PROMPTD@|$(BINDIR)/promptd|g' -e 's|@BINDIR@|$(BINDIR)|g' \
 		-e 's|@LOGDIR@|$(LAUNCHD_LOG_DIR)|g' launchd/$(LAUNCHD_LABEL).plist.in \
-		> $(BUILD)/$(LAUNCHD_LABEL).plist.out
-	install -m 0644 $(BUILD)/$(LAUNCHD_LABEL).plist.out \
-		$(DESTDIR)$(LAUNCH_AGENTS_DIR)/$(LAUNCHD_LABEL).plist
-	@rm -f $(BUILD)/$(LAUNCHD_LABEL).plist.out
+		> $(DESTDIR)$(LAUNCH_AGENTS_DIR)/$(LAUNCHD_LABEL).plist
+	chmod 0644 $(DESTDIR)$(LAUNCH_AGENTS_DIR)/$(LAUNCHD_LABEL).plist
 	@echo "Start it with: launchctl bootstrap gui/$$(id -u) $(LAUNCH_AGENTS_DIR)/$(LAUNCHD_LABEL).plist"
 
 install-none: install-bin
@@ -241,6 +270,8 @@ help:
 	@echo "make test-asan  the same suite under AddressSanitizer + UBSan"
 	@echo "make check      both of the above, plus short fuzzing runs, in one run (what CI runs)"
 	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60) each"
+	@echo "make test-valgrind  the integration suite with promptd under valgrind memcheck"
+	@echo "make bench-improve  latency promptd adds to an LLM call (p50/p99) and requests/s"
 	@echo "make install    install into PREFIX ($(PREFIX)): binaries, man pages and the"
 	@echo "                $(SERVICE) service files (docs/service.md); DESTDIR is honoured"
 	@echo "make uninstall  remove what make install installed (same PREFIX, DESTDIR, SERVICE)"

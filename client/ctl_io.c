@@ -10,19 +10,16 @@
 
 #include "promptctl.h"
 
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* macOS: promptctl ignores SIGPIPE instead */
+#endif
+
 /* A response line larger than this is refused: a misbehaving peer must not
  * make the client allocate without bound. */
 #define CTL_MAX_LINE (64 * 1024 * 1024)
 
 void ctl_print_not_running(const struct ctl *c) {
-    fprintf(stderr, "promptctl: promptd is not running (nothing answers on %s).\n", c->socket_path);
-#ifdef __APPLE__
-    fprintf(stderr, "Start it with `promptd &`, or once installed as a service:\n"
-                    "    promptctl service start\n");
-#else
-    fprintf(stderr, "Start it with `promptd &`, or once installed as a service:\n"
-                    "    systemctl --user start promptd.socket\n");
-#endif
+    ctl_service_print_advice(c->socket_path);
 }
 
 int ctl_connect(struct ctl *c) {

@@ -1,5 +1,6 @@
 /* promptctl: the command-line client of promptd. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,9 @@
 /* Every command table; later ones add their own. */
 static const struct ctl_command *const command_tables[] = {
     ctl_core_commands,
+    ctl_improve_commands,
+    ctl_history_commands,
+    ctl_service_commands,
 };
 #define N_TABLES (sizeof command_tables / sizeof command_tables[0])
 
@@ -28,8 +32,8 @@ static void usage(FILE *out) {
                  "  --json         print results as JSON, for scripts\n"
                  "  --help         this help; `promptctl COMMAND --help` for a command's\n"
                  "  --version      promptctl's own version\n\n"
-                 "Exit codes: 0 ok, 1 the daemon answered an error, 2 usage,\n"
-                 "3 the daemon is not running.\n");
+                 "Exit codes: 0 ok, 1 the daemon answered an error (or a service step\n"
+                 "failed), 2 usage, 3 the daemon is not running.\n");
 }
 
 static const struct ctl_command *find_command(const char *name) {
@@ -48,6 +52,7 @@ int main(int argc, char **argv) {
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    signal(SIGPIPE, SIG_IGN); /* a daemon that goes away is an error message, not a death */
     struct ctl c = {.fd = -1};
     const char *socket_flag = NULL;
     int opt;

@@ -60,7 +60,15 @@ struct ctl_command {
 };
 
 /* Command tables, each ending in {NULL}; promptctl.c lists them all. */
-extern const struct ctl_command ctl_core_commands[]; /* ctl_core.c */
+extern const struct ctl_command ctl_core_commands[];    /* ctl_core.c */
+extern const struct ctl_command ctl_history_commands[]; /* ctl_history.c */
+extern const struct ctl_command ctl_improve_commands[]; /* ctl_improve.c */
+extern const struct ctl_command ctl_service_commands[]; /* ctl_service.c */
+
+/* Prints that no daemon answers on socket_path and exactly how to start
+ * one on this system: the systemd or launchd command when promptd's
+ * service is installed, how to install it when not (ctl_service.c). */
+void ctl_service_print_advice(const char *socket_path);
 
 /* True when argv holds -h or --help; commands print their usage then. */
 bool ctl_wants_help(int argc, char **argv);

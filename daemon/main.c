@@ -6,17 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
 #include "methods_core.h"
+#include "methods_history.h"
+#include "methods_improve.h"
 #include "promptd_limits.h"
 #include "protocol.h"
 #include "sdnotify.h"
 #include "server.h"
 #include "sockpath.h"
+#include "store.h"
 
 /* Exit codes (promptd(8)). */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_CONFIG = 2 };
@@ -160,19 +164,41 @@ static void close_any_handle(uv_handle_t *h, void *arg) {
 
 static void on_server_stopped(struct daemon *d) {
     struct main_state *m = (struct main_state *)d;
+    /* History first, while the signal handlers are still installed: the
+     * flush may take a moment and a second SIGTERM must not kill it. */
+    store_close(d->store); /* writes every queued row, checkpoints, joins the writer */
+    d->store = NULL;
     uv_close((uv_handle_t *)&m->sig_term, NULL);
     uv_close((uv_handle_t *)&m->sig_int, NULL);
     uv_close((uv_handle_t *)&m->sig_hup, NULL);
     /* Modules stop here (their transfers, writer thread) before the loop
      * ends. */
+    methods_improve_stop(d); /* aborts upstream transfers, closes curl's handles */
     uv_walk(d->loop, close_any_handle, NULL);
+}
+
+/* systemd's reload protocol (sd_notify(3)): RELOADING=1 with the
+ * monotonic time, then READY=1 once the new configuration is in force. */
+static void notify_reloading(void) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)(uv_hrtime() / 1000));
+    sdnotify_send(msg);
+}
+
+static void notify_ready(const struct daemon *d) {
+    char msg[LIMIT_SOCKET_PATH_BYTES + 64];
+    snprintf(msg, sizeof msg, "READY=1\nSTATUS=serving on %s", d->socket_path);
+    sdnotify_send(msg);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
     struct main_state *m = h->data;
     if (signum == SIGHUP) {
         log_info("SIGHUP: reloading the configuration");
+        notify_reloading();
         reload_config(m);
+        notify_ready(&m->d);
         return;
     }
     if (m->d.stopping)
@@ -210,12 +236,30 @@ static int check_config(const struct config *cfg) {
     return EXIT_OK;
 }
 
+/* Under socket activation the socket is wherever the unit put it: health
+ * and the log name that path, not the one promptd would have chosen. */
+static int adopt_socket_name(struct daemon *d, int fd, char *err, size_t errlen) {
+    char name[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+    if (sdnotify_socket_path(fd, name, sizeof name, err, errlen) != 0)
+        return -1;
+    char *copy = strdup(name);
+    if (!copy) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    free(d->socket_path);
+    d->socket_path = copy;
+    return 0;
+}
+
 static int start_server(struct daemon *d) {
     char err[512];
     int fd = sdnotify_listen_fd();
     int rc;
     if (fd >= 0) {
-        rc = server_start_fd(d, fd, err, sizeof err);
+        rc = adopt_socket_name(d, fd, err, sizeof err);
+        if (rc == 0)
+            rc = server_start_fd(d, fd, err, sizeof err);
     } else {
         rc = sockpath_prepare_dir(d->socket_path, err, sizeof err);
         if (rc == 0)
@@ -279,14 +323,37 @@ int main(int argc, char **argv) {
     d->loop = uv_default_loop();
     d->started_ms = daemon_now_ms();
     rpc_register(d, methods_core);
+    /* History: the store opens (and migrates) before listening; without
+     * SQLITE_ENABLED the methods answer persistence_disabled. */
+    rpc_register(d, methods_history);
+    d->health_database = methods_history_health;
+    if (d->cfg->sqlite_enabled && store_open(d, d->cfg, &d->store, err, sizeof err) != 0) {
+        fprintf(stderr, "promptd: %s\n", err);
+        log_error("%s", err);
+        uv_run(d->loop, UV_RUN_NOWAIT);
+        free_state(m);
+        return EXIT_RUNTIME;
+    }
+    /* improve/models and the LLM engine (methods_improve.c). */
+    if (methods_improve_start(d) != 0) {
+        store_close(d->store);
+        d->store = NULL;
+        uv_run(d->loop, UV_RUN_DEFAULT);
+        free_state(m);
+        return EXIT_RUNTIME;
+    }
 
     if (!d->socket_path || watch_signals(m) != 0 || start_server(d) != 0) {
+        methods_improve_stop(d);
+        store_close(d->store);
+        d->store = NULL;
         uv_walk(d->loop, close_any_handle, NULL);
         uv_run(d->loop, UV_RUN_DEFAULT);
         free_state(m);
         return EXIT_RUNTIME;
     }
-    sdnotify_send("READY=1\nSTATUS=serving");
+    notify_ready(d);
+    store_start_maintenance(d->store); /* quick_check, retention: after listening */
 
     uv_run(d->loop, UV_RUN_DEFAULT);
 

@@ -49,6 +49,41 @@ int sdnotify_listen_fd(void) {
     return SD_LISTEN_FDS_START;
 }
 
+int sdnotify_socket_path(int fd, char *out, size_t outlen, char *err, size_t errlen) {
+    struct sockaddr_un addr;
+    socklen_t alen = sizeof addr;
+    int type = 0, listening = 0;
+    socklen_t tlen = sizeof type, llen = sizeof listening;
+    memset(&addr, 0, sizeof addr);
+    if (getsockname(fd, (struct sockaddr *)&addr, &alen) != 0 || addr.sun_family != AF_UNIX ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM) {
+        snprintf(err, errlen,
+                 "the socket passed by the service manager (fd %d) is not a Unix stream socket: "
+                 "its unit needs ListenStream=/path/to/promptd.sock",
+                 fd);
+        return -1;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) == 0 && !listening) {
+        snprintf(err, errlen,
+                 "the socket passed by the service manager (fd %d) is not listening: its unit "
+                 "must not set Accept=yes",
+                 fd);
+        return -1;
+    }
+    size_t len = alen > offsetof(struct sockaddr_un, sun_path)
+                     ? (size_t)alen - offsetof(struct sockaddr_un, sun_path)
+                     : 0;
+    if (len > sizeof addr.sun_path)
+        len = sizeof addr.sun_path;
+    if (len == 0 || (addr.sun_path[0] == '\0' && len == 1))
+        snprintf(out, outlen, "fd %d", fd); /* unnamed */
+    else if (addr.sun_path[0] == '\0')
+        snprintf(out, outlen, "@%.*s", (int)(len - 1), addr.sun_path + 1);
+    else
+        snprintf(out, outlen, "%.*s", (int)strnlen(addr.sun_path, len), addr.sun_path);
+    return 0;
+}
+
 void sdnotify_send(const char *state) {
     const char *path = getenv("NOTIFY_SOCKET");
     if (!path || (path[0] != '/' && path[0] != '@'))

@@ -14,7 +14,14 @@ static int default_path(char *out, size_t outlen) {
     if (runtime && *runtime)
         return snprintf(out, outlen, "%s/promptd/promptd.sock", runtime);
 #ifdef __APPLE__
+    /* A launchd agent may run without TMPDIR; the per-user temporary
+     * directory it would name is the same, so ask for it directly. */
+    char user_tmp[1024];
     const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp) {
+        size_t n = confstr(_CS_DARWIN_USER_TEMP_DIR, user_tmp, sizeof user_tmp);
+        tmp = n > 0 && n <= sizeof user_tmp ? user_tmp : NULL;
+    }
     if (tmp && *tmp) {
         size_t n = strlen(tmp);
         const char *sep = tmp[n - 1] == '/' ? "" : "/";
@@ -22,6 +29,14 @@ static int default_path(char *out, size_t outlen) {
     }
 #endif
     return snprintf(out, outlen, "/tmp/promptd-%u/promptd.sock", (unsigned)getuid());
+}
+
+static int too_long(int n, char *err, size_t errlen) {
+    snprintf(err, errlen,
+             "socket path is too long (%d bytes; a Unix socket path must be under %d): "
+             "choose a shorter one with --socket or PROMPTD_SOCKET",
+             n, LIMIT_SOCKET_PATH_BYTES);
+    return -1;
 }
 
 int sockpath_resolve(const char *explicit_path, const char *config_path, char *out, size_t outlen,
@@ -36,13 +51,15 @@ int sockpath_resolve(const char *explicit_path, const char *config_path, char *o
         n = snprintf(out, outlen, "%s", config_path);
     else
         n = default_path(out, outlen);
-    if (n < 0 || (size_t)n >= outlen || (size_t)n >= LIMIT_SOCKET_PATH_BYTES) {
-        snprintf(err, errlen,
-                 "socket path is too long (%d bytes; a Unix socket path must be under %d): "
-                 "choose a shorter one with --socket or PROMPTD_SOCKET",
-                 n, LIMIT_SOCKET_PATH_BYTES);
-        return -1;
-    }
+    if (n < 0 || (size_t)n >= outlen || (size_t)n >= LIMIT_SOCKET_PATH_BYTES)
+        return too_long(n, err, errlen);
+    return 0;
+}
+
+int sockpath_default(char *out, size_t outlen, char *err, size_t errlen) {
+    int n = default_path(out, outlen);
+    if (n < 0 || (size_t)n >= outlen || (size_t)n >= LIMIT_SOCKET_PATH_BYTES)
+        return too_long(n, err, errlen);
     return 0;
 }
 

@@ -14,6 +14,11 @@
 int sockpath_resolve(const char *explicit_path, const char *config_path, char *out, size_t outlen,
                      char *err, size_t errlen);
 
+/* The path a daemon uses when neither --socket nor PROMPTD_SOCKET says
+ * otherwise: where the systemd and launchd services listen. Same return
+ * convention as sockpath_resolve. */
+int sockpath_default(char *out, size_t outlen, char *err, size_t errlen);
+
 /* Creates the socket's directory (mode 0700) when missing and checks that
  * an existing one belongs to us and is not open to others. Returns 0, or -1
  * with a sentence in err. */

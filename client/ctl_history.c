@@ -1,0 +1,675 @@
+/* promptctl's history commands: history, show, search, rm, stats, cleanup,
+ * export and db (backup, restore, check). On a terminal they print tables
+ * and summaries; piped, history and search print tab-separated lines; with
+ * --json they print the daemon's result as it is. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "promptctl.h"
+
+/* history.list's page size limit: export pages through with it. */
+#define CTL_PAGE_MAX 500
+/* Table width when stdout is not a terminal we can ask. */
+#define CTL_DEFAULT_WIDTH 100
+/* The daemon's snippet marks («, ») and what a terminal shows instead. */
+#define CTL_MARK_OPEN  "\xC2\xAB"
+#define CTL_MARK_CLOSE "\xC2\xBB"
+#define CTL_BOLD       "\x1b[1m"
+#define CTL_PLAIN      "\x1b[0m"
+
+/* ---- Small helpers ------------------------------------------------------ */
+
+static const char *jstr(json_t *o, const char *key) {
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static int term_width(const struct ctl *c) {
+    struct winsize ws;
+    if (c->tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
+        return ws.ws_col;
+    return CTL_DEFAULT_WIDTH;
+}
+
+/* Prints s in exactly `width` columns: newlines and tabs become spaces, a
+ * longer text is cut (at a code point) and ends with "~". Counts code
+ * points, which is right for the text people type into a launcher. */
+static void print_cell(const char *s, int width, bool pad) {
+    int col = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && col < width;) {
+        size_t n = 1;
+        while (n < 4 && (p[n] & 0xC0) == 0x80) /* stops at the NUL too */
+            n++;
+        if (col == width - 1 && p[n] != '\0') {
+            putchar('~');
+            col++;
+            break;
+        }
+        if (*p == '\n' || *p == '\t' || *p == '\r')
+            putchar(' ');
+        else
+            fwrite(p, 1, n, stdout);
+        p += n;
+        col++;
+    }
+    for (; pad && col < width; col++)
+        putchar(' ');
+}
+
+/* "2026-11-23T19:20:58Z" -> "2026-11-23 19:20". */
+static void short_time(const char *iso, char *out, size_t outlen) {
+    snprintf(out, outlen, "%.10s %.5s", iso, strlen(iso) >= 16 ? iso + 11 : "");
+}
+
+static void fmt_latency(json_t *v, char *out, size_t outlen) {
+    if (!json_is_integer(v))
+        snprintf(out, outlen, "-");
+    else if (json_integer_value(v) < 10000)
+        snprintf(out, outlen, "%lldms", (long long)json_integer_value(v));
+    else
+        snprintf(out, outlen, "%.1fs", (double)json_integer_value(v) / 1000.0);
+}
+
+static void fmt_real(json_t *v, char *out, size_t outlen) {
+    if (json_is_number(v))
+        snprintf(out, outlen, "%.2f", json_number_value(v));
+    else
+        snprintf(out, outlen, "-");
+}
+
+static bool parse_long(const char *text, long min, long max, long *out) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int usage_error(const char *usage, const char *fmt, const char *arg) {
+    fprintf(stderr, "promptctl: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nusage: %s\n", usage);
+    return CTL_ERR_USAGE;
+}
+
+/* A path as the daemon needs it: absolute (its working directory is not
+ * ours). */
+static bool absolute_path(const char *in, char *out, size_t outlen) {
+    char cwd[PATH_MAX];
+    if (in[0] == '/')
+        return (size_t)snprintf(out, outlen, "%s", in) < outlen;
+    if (!getcwd(cwd, sizeof cwd))
+        return false;
+    return (size_t)snprintf(out, outlen, "%s/%s", cwd, in) < outlen;
+}
+
+static int call(struct ctl *c, const char *method, json_t *params, json_t **result) {
+    return ctl_call(c, method, params, result, NULL, NULL, NULL);
+}
+
+/* ---- history ------------------------------------------------------------ */
+
+static const char history_usage[] =
+    "promptctl history [-n N] [--offset N] [--backend B] [--provider P] [--since DATE]\n"
+    "                         [--until DATE] [--min-quality Q] [--json]\n"
+    "  -n, --limit N     rows to show, 1 to 500 (default 20), newest first\n"
+    "  --offset N        skip the N newest matching rows\n"
+    "  --backend B       zero-shot or few-shot\n"
+    "  --provider P      ollama, openai, anthropic, gemini or builtin\n"
+    "  --since DATE      from this ISO-8601 date or date-time (UTC) on\n"
+    "  --until DATE      up to this date (a date includes the whole day)\n"
+    "  --min-quality Q   only rows whose quality score is at least Q (0 to 1)";
+
+/* One row of the history or search table. */
+static void print_row_line(const struct ctl *c, json_t *row, const char *last, int width) {
+    char when[32], lat[16], q[16];
+    short_time(jstr(row, "timestamp"), when, sizeof when);
+    fmt_latency(json_object_get(row, "latency_ms"), lat, sizeof lat);
+    fmt_real(json_object_get(row, "quality_score"), q, sizeof q);
+    const char *provider =
+        json_is_string(json_object_get(row, "provider")) ? jstr(row, "provider") : "-";
+    if (!c->tty) {
+        printf("%lld\t%s\t%s\t%s\t%s\t%s\t",
+               (long long)json_integer_value(json_object_get(row, "id")), jstr(row, "timestamp"),
+               jstr(row, "backend"), provider, q, lat);
+        print_cell(last, INT_MAX, false);
+        putchar('\n');
+        return;
+    }
+    printf("%6lld  %-16s  %-9s  %-4s  %6s  ",
+           (long long)json_integer_value(json_object_get(row, "id")), when, provider, q, lat);
+    print_cell(last, width - 50 > 10 ? width - 50 : 10, false);
+    putchar('\n');
+}
+
+static int history_args(int argc, char **argv, json_t *params) {
+    enum { O_OFFSET = 1, O_BACKEND, O_PROVIDER, O_SINCE, O_UNTIL, O_MINQ };
+    static const struct option longopts[] = {
+        {"limit", required_argument, NULL, 'n'},
+        {"offset", required_argument, NULL, O_OFFSET},
+        {"backend", required_argument, NULL, O_BACKEND},
+        {"provider", required_argument, NULL, O_PROVIDER},
+        {"since", required_argument, NULL, O_SINCE},
+        {"until", required_argument, NULL, O_UNTIL},
+        {"min-quality", required_argument, NULL, O_MINQ},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const keys[] = {NULL, "offset", "backend", "provider", "since", "until"};
+    int opt;
+    long n;
+    optind = 0; /* 0, not 1: glibc then re-reads the ordering flags of optstring */
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
+        if (opt == 'n' || opt == O_OFFSET) {
+            if (!parse_long(optarg, opt == 'n' ? 1 : 0, opt == 'n' ? CTL_PAGE_MAX : LONG_MAX, &n))
+                return usage_error(history_usage, "bad number \"%s\"", optarg);
+            json_object_set_new(params, opt == 'n' ? "limit" : "offset", json_integer(n));
+        } else if (opt == O_MINQ) {
+            char *end = NULL;
+            double q = strtod(optarg, &end);
+            if (end == optarg || *end || q < 0 || q > 1)
+                return usage_error(history_usage, "--min-quality must be 0 to 1, not \"%s\"",
+                                   optarg);
+            json_object_set_new(params, "min_quality", json_real(q));
+        } else if (opt >= O_BACKEND && opt <= O_UNTIL) {
+            json_object_set_new(params, keys[opt], json_string(optarg));
+        } else {
+            return usage_error(history_usage, "unknown or incomplete option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error(history_usage, "unexpected argument \"%s\"", argv[optind]);
+    return CTL_OK;
+}
+
+static int cmd_history(struct ctl *c, int argc, char **argv) {
+    json_t *params = json_object(), *r = NULL;
+    int rc = history_args(argc, argv, params);
+    if (rc != CTL_OK) {
+        json_decref(params);
+        return rc;
+    }
+    if ((rc = call(c, "history.list", params, &r)) != CTL_OK)
+        return rc;
+    if (c->json) {
+        ctl_print_json(c, r);
+    } else {
+        json_t *items = json_object_get(r, "items"), *row;
+        size_t i;
+        int width = term_width(c);
+        if (c->tty)
+            printf("%6s  %-16s  %-9s  %-4s  %6s  %s\n", "ID", "WHEN (UTC)", "PROVIDER", "Q",
+                   "LATENCY", "IDEA");
+        json_array_foreach(items, i, row) print_row_line(c, row, jstr(row, "original_idea"), width);
+        if (c->tty)
+            printf("(%zu of %lld)\n", json_array_size(items),
+                   (long long)json_integer_value(json_object_get(r, "total")));
+    }
+    json_decref(r);
+    return CTL_OK;
+}
+
+/* ---- show ---------------------------------------------------------------- */
+
+static void print_field(const char *label, const char *value) {
+    if (value && *value)
+        printf("%-11s %s\n", label, value);
+}
+
+static void print_entry(json_t *r) {
+    char lat[16], q[16], conf[16];
+    fmt_latency(json_object_get(r, "latency_ms"), lat, sizeof lat);
+    fmt_real(json_object_get(r, "quality_score"), q, sizeof q);
+    fmt_real(json_object_get(r, "confidence"), conf, sizeof conf);
+    printf("#%lld  %s\n", (long long)json_integer_value(json_object_get(r, "id")),
+           jstr(r, "timestamp"));
+    printf("%-11s %s, %s, %s, %s\n", "backend", jstr(r, "backend"),
+           json_is_string(json_object_get(r, "provider")) ? jstr(r, "provider") : "-",
+           json_is_string(json_object_get(r, "model")) ? jstr(r, "model") : "-", lat);
+    printf("%-11s %s (confidence %s)\n", "quality", q, conf);
+    if (json_is_integer(json_object_get(r, "parent_id")))
+        printf("%-11s #%lld\n", "refines",
+               (long long)json_integer_value(json_object_get(r, "parent_id")));
+    print_field("client", jstr(r, "client"));
+    print_field("idea", jstr(r, "original_idea"));
+    print_field("context", jstr(r, "context"));
+    print_field("role", jstr(r, "role"));
+    print_field("directive", jstr(r, "directive"));
+    print_field("framework", jstr(r, "framework"));
+    json_t *g, *guardrails = json_object_get(r, "guardrails");
+    size_t i;
+    json_array_foreach(guardrails, i, g) printf("%-11s - %s\n", i ? "" : "guardrails",
+                                                json_string_value(g) ? json_string_value(g) : "");
+    print_field("reasoning", jstr(r, "reasoning"));
+    printf("\n%s\n", jstr(r, "improved_prompt"));
+}
+
+static const char show_usage[] = "promptctl show ID [--json]\n"
+                                 "  ID   a history entry's id (see `promptctl history`)";
+
+static int cmd_show(struct ctl *c, int argc, char **argv) {
+    long id;
+    json_t *r = NULL;
+    if (argc != 2 || !parse_long(argv[1], 1, LONG_MAX, &id))
+        return usage_error(show_usage, "%s",
+                           argc == 2 ? "the id must be a positive number" : "give one id");
+    int rc = call(c, "history.get", json_pack("{s:I}", "id", (json_int_t)id), &r);
+    if (rc != CTL_OK)
+        return rc;
+    if (c->json)
+        ctl_print_json(c, r);
+    else
+        print_entry(r);
+    json_decref(r);
+    return CTL_OK;
+}
+
+/* ---- search -------------------------------------------------------------- */
+
+static const char search_usage[] =
+    "promptctl search QUERY... [-n N] [--json]\n"
+    "  QUERY      words to find in ideas, contexts and prompts (any text: quotes,\n"
+    "             hyphens and AND are plain words; put -- before a word that\n"
+    "             starts with -); best matches first\n"
+    "  -n N       results to show, 1 to 500 (default 20)";
+
+/* The snippet with its marks made bold on a terminal. */
+static void print_snippet(const struct ctl *c, const char *snippet, int width) {
+    size_t len = strlen(snippet);
+    char *text = malloc(len * 2 + 1), *o = text;
+    if (!text)
+        return;
+    for (const char *p = snippet; *p;) {
+        if (strncmp(p, CTL_MARK_OPEN, 2) == 0 || strncmp(p, CTL_MARK_CLOSE, 2) == 0) {
+            /* Bold is drawn after cutting to width, so only mark here. */
+            *o++ = strncmp(p, CTL_MARK_OPEN, 2) == 0 ? '\x01' : '\x02';
+            p += 2;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+    /* Cut first (marks take no column), then print with the marks as
+     * escapes (or as the daemon's characters when piped). */
+    int col = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == 1 || *p == 2) {
+            fputs(c->tty ? (*p == 1 ? CTL_BOLD : CTL_PLAIN)
+                         : (*p == 1 ? CTL_MARK_OPEN : CTL_MARK_CLOSE),
+                  stdout);
+            continue;
+        }
+        if ((*p & 0xC0) != 0x80 && c->tty && ++col > width)
+            break;
+        putchar(*p == '\n' || *p == '\t' ? ' ' : *p);
+    }
+    if (c->tty)
+        fputs(CTL_PLAIN, stdout);
+    free(text);
+}
+
+static int cmd_search(struct ctl *c, int argc, char **argv) {
+    long limit = 20;
+    int opt;
+    optind = 0; /* 0, not 1: glibc then re-reads the ordering flags of optstring */
+    opterr = 0;
+    while ((opt = getopt(argc, argv, "n:")) != -1) {
+        if (opt != 'n' || !parse_long(optarg, 1, CTL_PAGE_MAX, &limit))
+            return usage_error(search_usage, "bad option or number near \"%s\"", argv[optind - 1]);
+    }
+    if (optind >= argc)
+        return usage_error(search_usage, "%s", "give the words to search for");
+    size_t n = 0;
+    for (int i = optind; i < argc; i++)
+        n += strlen(argv[i]) + 1;
+    char *query = calloc(1, n + 1);
+    if (!query)
+        return CTL_ERR_DAEMON;
+    for (int i = optind; i < argc; i++) {
+        if (i > optind)
+            strcat(query, " ");
+        strcat(query, argv[i]);
+    }
+    json_t *r = NULL;
+    int rc = call(c, "history.search",
+                  json_pack("{s:s,s:I}", "query", query, "limit", (json_int_t)limit), &r);
+    free(query);
+    if (rc != CTL_OK)
+        return rc;
+    if (c->json) {
+        ctl_print_json(c, r);
+    } else {
+        json_t *items = json_object_get(r, "items"), *row;
+        size_t i;
+        int width = term_width(c);
+        if (c->tty && json_array_size(items) == 0)
+            printf("no match\n");
+        json_array_foreach(items, i, row) {
+            char when[32];
+            short_time(jstr(row, "timestamp"), when, sizeof when);
+            if (c->tty)
+                printf("%6lld  %-16s  ", (long long)json_integer_value(json_object_get(row, "id")),
+                       when);
+            else
+                printf("%lld\t%s\t", (long long)json_integer_value(json_object_get(row, "id")),
+                       jstr(row, "timestamp"));
+            print_snippet(c, jstr(row, "snippet"), width - 26);
+            putchar('\n');
+        }
+    }
+    json_decref(r);
+    return CTL_OK;
+}
+
+/* ---- rm, cleanup ------------------------------------------------------------ */
+
+static const char rm_usage[] =
+    "promptctl rm ID | --before DATE | --all --yes\n"
+    "  ID             delete one entry\n"
+    "  --before DATE  delete every entry older than this ISO-8601 date or date-time\n"
+    "  --all --yes    delete the whole history (--yes confirms)";
+
+static int cmd_rm(struct ctl *c, int argc, char **argv) {
+    json_t *params = NULL, *r = NULL;
+    long id;
+    if (argc == 2 && parse_long(argv[1], 1, LONG_MAX, &id))
+        params = json_pack("{s:I}", "id", (json_int_t)id);
+    else if (argc == 3 && strcmp(argv[1], "--before") == 0)
+        params = json_pack("{s:s}", "before", argv[2]);
+    else if (argc == 3 && ((strcmp(argv[1], "--all") == 0 && strcmp(argv[2], "--yes") == 0) ||
+                           (strcmp(argv[1], "--yes") == 0 && strcmp(argv[2], "--all") == 0)))
+        params = json_pack("{s:b}", "all", 1);
+    else if (argc == 2 && strcmp(argv[1], "--all") == 0)
+        return usage_error(rm_usage, "%s", "--all deletes the whole history: add --yes to confirm");
+    else
+        return usage_error(rm_usage, "%s", "give an id, --before DATE, or --all --yes");
+    int rc = call(c, "history.delete", params, &r);
+    if (rc != CTL_OK)
+        return rc;
+    if (c->json)
+        ctl_print_json(c, r);
+    else
+        printf("deleted %lld\n", (long long)json_integer_value(json_object_get(r, "deleted")));
+    json_decref(r);
+    return CTL_OK;
+}
+
+static const char cleanup_usage[] = "promptctl cleanup --days N [--json]\n"
+                                    "  --days N   delete the entries older than N days (0: all)";
+
+static int cmd_cleanup(struct ctl *c, int argc, char **argv) {
+    long days;
+    json_t *r = NULL;
+    if (argc != 3 || strcmp(argv[1], "--days") != 0 || !parse_long(argv[2], 0, 36500, &days))
+        return usage_error(cleanup_usage, "%s", "give --days N (0 to 36500)");
+    int rc = call(c, "cleanup", json_pack("{s:I}", "days", (json_int_t)days), &r);
+    if (rc != CTL_OK)
+        return rc;
+    if (c->json)
+        ctl_print_json(c, r);
+    else
+        printf("deleted %lld\n", (long long)json_integer_value(json_object_get(r, "deleted")));
+    json_decref(r);
+    return CTL_OK;
+}
+
+/* ---- stats ------------------------------------------------------------------ */
+
+static const char stats_usage[] = "promptctl stats [--since DATE] [--json]\n"
+                                  "  --since DATE   only entries from this ISO-8601 date on";
+
+static void print_groups(const char *title, json_t *groups) {
+    const char *name;
+    json_t *g;
+    if (json_object_size(groups) == 0)
+        return;
+    printf("\n%-22s %8s %8s %10s\n", title, "COUNT", "QUALITY", "LATENCY");
+    json_object_foreach(groups, name, g) {
+        char q[16], lat[16];
+        fmt_real(json_object_get(g, "average_quality"), q, sizeof q);
+        fmt_latency(json_object_get(g, "average_latency_ms"), lat, sizeof lat);
+        printf("%-22.22s %8lld %8s %10s\n", name,
+               (long long)json_integer_value(json_object_get(g, "count")), q, lat);
+    }
+}
+
+static int cmd_stats(struct ctl *c, int argc, char **argv) {
+    json_t *params = json_object(), *r = NULL;
+    if (argc == 3 && strcmp(argv[1], "--since") == 0) {
+        json_object_set_new(params, "since", json_string(argv[2]));
+    } else if (argc != 1) {
+        json_decref(params);
+        return usage_error(stats_usage, "%s", "the only option is --since DATE");
+    }
+    int rc = call(c, "stats", params, &r);
+    if (rc != CTL_OK)
+        return rc;
+    if (c->json) {
+        ctl_print_json(c, r);
+    } else {
+        char conf[16], q[16], avg[16], p50[16], p95[16];
+        fmt_real(json_object_get(r, "average_confidence"), conf, sizeof conf);
+        fmt_real(json_object_get(r, "average_quality"), q, sizeof q);
+        fmt_latency(json_object_get(r, "average_latency_ms"), avg, sizeof avg);
+        fmt_latency(json_object_get(r, "p50_latency_ms"), p50, sizeof p50);
+        fmt_latency(json_object_get(r, "p95_latency_ms"), p95, sizeof p95);
+        printf("entries       %lld%s%s\n",
+               (long long)json_integer_value(json_object_get(r, "total_count")),
+               json_is_string(json_object_get(r, "since")) ? " since " : "", jstr(r, "since"));
+        printf("last 24 h     %lld\n",
+               (long long)json_integer_value(json_object_get(r, "last_24h")));
+        printf("quality       %s average\nconfidence    %s average\n", q, conf);
+        printf("latency       %s average, %s median, %s p95\n", avg, p50, p95);
+        print_groups("BACKEND", json_object_get(r, "by_backend"));
+        print_groups("PROVIDER", json_object_get(r, "by_provider"));
+        print_groups("MODEL", json_object_get(r, "by_model"));
+    }
+    json_decref(r);
+    return CTL_OK;
+}
+
+/* ---- export ------------------------------------------------------------------ */
+
+static const char export_usage[] =
+    "promptctl export [--format jsonl|csv] [--output FILE]\n"
+    "  --format F     jsonl (default: one JSON object per line, as history.get shows\n"
+    "                 it) or csv (a header line, guardrails and tokens as JSON text)\n"
+    "  --output FILE  write to FILE (created 0600: the history is private);\n"
+    "                 default standard output";
+
+static const char *const csv_columns[] = {
+    "id",         "timestamp",     "original_idea", "context",    "improved_prompt",
+    "role",       "directive",     "framework",     "guardrails", "reasoning",
+    "confidence", "quality_score", "backend",       "provider",   "model",
+    "latency_ms", "tokens",        "parent_id",     "client",
+};
+#define N_CSV_COLUMNS (sizeof csv_columns / sizeof *csv_columns)
+
+/* RFC 4180: every field quoted, quotes doubled. */
+static void csv_field(FILE *out, json_t *v) {
+    char *text = NULL;
+    const char *s = "";
+    if (json_is_string(v))
+        s = json_string_value(v);
+    else if (v && !json_is_null(v))
+        s = text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    fputc('"', out);
+    for (; s && *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+    free(text);
+}
+
+static int export_row(FILE *out, json_t *row, bool csv) {
+    if (!csv) {
+        char *line = json_dumps(row, JSON_COMPACT);
+        if (!line)
+            return -1;
+        fprintf(out, "%s\n", line);
+        free(line);
+        return 0;
+    }
+    for (size_t k = 0; k < N_CSV_COLUMNS; k++) {
+        if (k)
+            fputc(',', out);
+        csv_field(out, json_object_get(row, csv_columns[k]));
+    }
+    fputs("\r\n", out);
+    return 0;
+}
+
+static FILE *open_output(const char *path) {
+    if (!path)
+        return stdout;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "promptctl: cannot write %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    return f;
+}
+
+/* Pages through history.list newest first, up to the moment the export
+ * began: rows recorded meanwhile do not shift the pages. */
+static int export_pages(struct ctl *c, FILE *out, bool csv, long *rows) {
+    char until[32];
+    time_t now = time(NULL) + 1;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    for (long offset = 0;; offset += CTL_PAGE_MAX) {
+        json_t *r = NULL, *row;
+        int rc = call(c, "history.list",
+                      json_pack("{s:i,s:I,s:s}", "limit", CTL_PAGE_MAX, "offset",
+                                (json_int_t)offset, "until", until),
+                      &r);
+        if (rc != CTL_OK)
+            return rc;
+        json_t *items = json_object_get(r, "items");
+        size_t i, n = json_array_size(items);
+        json_array_foreach(items, i, row) {
+            if (export_row(out, row, csv) != 0) {
+                json_decref(r);
+                return CTL_ERR_DAEMON;
+            }
+        }
+        *rows += (long)n;
+        json_decref(r);
+        if (n < CTL_PAGE_MAX)
+            return CTL_OK;
+    }
+}
+
+static int cmd_export(struct ctl *c, int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *format = "jsonl", *output = NULL;
+    int opt;
+    optind = 0; /* 0, not 1: glibc then re-reads the ordering flags of optstring */
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "f:o:", longopts, NULL)) != -1) {
+        if (opt == 'f')
+            format = optarg;
+        else if (opt == 'o')
+            output = optarg;
+        else
+            return usage_error(export_usage, "unknown or incomplete option %s", argv[optind - 1]);
+    }
+    bool csv = strcmp(format, "csv") == 0;
+    if (!csv && strcmp(format, "jsonl") != 0)
+        return usage_error(export_usage, "unknown format \"%s\"", format);
+    if (optind < argc)
+        return usage_error(export_usage, "unexpected argument \"%s\"", argv[optind]);
+    int rc = ctl_connect(c);
+    if (rc != CTL_OK)
+        return rc;
+    FILE *out = open_output(output);
+    if (!out)
+        return CTL_ERR_DAEMON;
+    if (csv) {
+        for (size_t k = 0; k < N_CSV_COLUMNS; k++)
+            fprintf(out, "%s%s", k ? "," : "", csv_columns[k]);
+        fputs("\r\n", out);
+    }
+    long rows = 0;
+    rc = export_pages(c, out, csv, &rows);
+    if ((out != stdout && fclose(out) != 0) || (out == stdout && fflush(out) != 0)) {
+        fprintf(stderr, "promptctl: writing the export failed: %s\n", strerror(errno));
+        rc = CTL_ERR_DAEMON;
+    }
+    if (rc == CTL_OK && output)
+        fprintf(stderr, "exported %ld entries to %s\n", rows, output);
+    return rc;
+}
+
+/* ---- db ------------------------------------------------------------------------ */
+
+static const char db_usage[] =
+    "promptctl db backup FILE | db restore FILE | db check [--json]\n"
+    "  backup FILE    a consistent copy of the history, taken while it is in use\n"
+    "                 (created 0600)\n"
+    "  restore FILE   replace the whole history with FILE (a backup, or an older\n"
+    "                 promptd's or the Python backend's database), after checking it\n"
+    "  check          SQLite's quick_check of the live database";
+
+static int cmd_db(struct ctl *c, int argc, char **argv) {
+    char path[PATH_MAX];
+    json_t *r = NULL;
+    const char *sub = argc >= 2 ? argv[1] : "";
+    bool with_file = strcmp(sub, "backup") == 0 || strcmp(sub, "restore") == 0;
+    if (with_file ? argc != 3 : (argc != 2 || strcmp(sub, "check") != 0))
+        return usage_error(db_usage, "%s", "give backup FILE, restore FILE or check");
+    if (with_file && !absolute_path(argv[2], path, sizeof path))
+        return usage_error(db_usage, "cannot make \"%s\" an absolute path", argv[2]);
+    int rc = with_file ? call(c, strcmp(sub, "backup") == 0 ? "db.backup" : "db.restore",
+                              json_pack("{s:s}", "path", path), &r)
+                       : call(c, "db.check", NULL, &r);
+    if (rc != CTL_OK)
+        return rc;
+    if (c->json) {
+        ctl_print_json(c, r);
+    } else if (strcmp(sub, "backup") == 0) {
+        printf("backed up %lld entries to %s (%lld bytes)\n",
+               (long long)json_integer_value(json_object_get(r, "rows")), jstr(r, "path"),
+               (long long)json_integer_value(json_object_get(r, "bytes")));
+    } else if (strcmp(sub, "restore") == 0) {
+        printf("restored %lld entries\n",
+               (long long)json_integer_value(json_object_get(r, "rows")));
+    } else {
+        printf("%s: %s\n", json_is_true(json_object_get(r, "ok")) ? "ok" : "PROBLEM",
+               jstr(r, "detail"));
+        rc = json_is_true(json_object_get(r, "ok")) ? CTL_OK : CTL_ERR_DAEMON;
+    }
+    json_decref(r);
+    return rc;
+}
+
+const struct ctl_command ctl_history_commands[] = {
+    {"history", history_usage, "list recent improvements (newest first)", cmd_history},
+    {"show", show_usage, "show one history entry in full", cmd_show},
+    {"search", search_usage, "full-text search of the history", cmd_search},
+    {"rm", rm_usage, "delete history entries", cmd_rm},
+    {"stats", stats_usage, "quality, latency and counts over the history", cmd_stats},
+    {"cleanup", cleanup_usage, "delete entries older than N days", cmd_cleanup},
+    {"export", export_usage, "write the whole history as JSON lines or CSV", cmd_export},
+    {"db", db_usage, "back up, restore or check the history database", cmd_db},
+    {NULL, NULL, NULL, NULL},
+};

@@ -1,0 +1,973 @@
+/* The improve engine (see llm.h). One struct llm per daemon; one struct
+ * llm_request per improve/models call, alive from llm_improve until its
+ * on_done returns or it is cancelled.
+ *
+ * A request's life: QUEUED (waiting for an upstream slot) -> RUNNING (an
+ * HTTP exchange in flight) -> possibly WAITING (backoff before its one
+ * retry) -> RUNNING -> FINISHING (outcome ready, delivered from a 0 ms
+ * timer when it was decided inside llm_improve) -> freed. Each request owns
+ * one uv_timer_t used for the backoff and the deferred delivery; the
+ * request's memory is freed in that timer's close callback, so a callback
+ * that is already queued can never reach freed memory.
+ *
+ * Ownership: the engine owns the http engine and every request (linked in
+ * e->all); a request owns its copies of the configuration it uses, its
+ * parser, its reply buffers and its outcome. */
+#include "llm.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "builtin.h"
+#include "config.h"
+#include "daemon.h"
+#include "http.h"
+#include "json_field_stream.h"
+#include "llm_provider.h"
+#include "llm_target.h"
+#include "llm_template.h"
+#include "log.h"
+#include "promptd_limits.h"
+#include "protocol.h"
+#include "result.h"
+#include "utf8.h"
+
+/* Bytes of a non-2xx response body kept for its error message. */
+#define LLM_ERROR_BODY_BYTES (64 * 1024)
+/* Backoff before the one retry when the server gave no Retry-After. */
+#define LLM_RETRY_BACKOFF_MS 500
+/* Idle upstream connections kept beyond MAX_CONCURRENT_REQUESTS (models
+ * calls, a second provider). */
+#define LLM_SPARE_CONNECTIONS 4
+/* Models and prewarm are short control calls, not generations. */
+#define LLM_CONTROL_TIMEOUT_MS 10000
+/* Models Ollama told us reject the `think` switch (small; rarely more
+ * than a handful of models are used). */
+#define LLM_NO_THINK_MAX 16
+
+enum llm_kind { LLM_IMPROVE, LLM_MODELS, LLM_PREWARM };
+enum llm_state { LR_NEW, LR_QUEUED, LR_RUNNING, LR_WAITING, LR_FINISHING, LR_DONE };
+
+struct llm_request {
+    struct llm *e; /* borrowed */
+    enum llm_kind kind;
+    enum llm_state state;
+    struct llm_target t;
+    char *fallback_from;                             /* owned; the provider that failed before t */
+    char *fallback_reason;                           /* owned */
+    char *idea, *context, *parent_prompt, *user_msg; /* owned */
+    char *keep_alive;                                /* owned */
+    long num_ctx, first_byte_timeout_ms, max_latency_ms;
+    bool stream;
+    uint64_t received_ms;
+    struct http_req *hreq;     /* borrowed while RUNNING */
+    struct llm_parser *parser; /* owned, per attempt */
+    struct llm_reply reply;    /* owned buffers */
+    struct llm_buf body;       /* owned; a model list, or a non-2xx body (bounded) */
+    long http_status;
+    struct json_field_stream *jfs; /* owned when streaming */
+    size_t deltas;                 /* delta bytes passed on */
+    struct llm_buf streamed;       /* owned; the delta text passed on */
+    int retries;
+    bool no_think;
+    bool holds_slot;
+    uv_timer_t timer; /* backoff and deferred delivery; its close frees the request */
+    /* The outcome, filled by llm_fail / llm_succeed. */
+    struct llm_outcome out;
+    char message[768];
+    char *detail; /* owned */
+    struct improve_result result;
+    json_t *models; /* owned */
+    llm_delta_fn on_delta;
+    llm_done_fn on_done;
+    void *arg;
+    struct llm_request *prev, *next;   /* e->all */
+    struct llm_request *qprev, *qnext; /* e->queue while QUEUED */
+};
+
+struct llm {
+    struct daemon *d;                     /* borrowed */
+    struct http *http;                    /* owned */
+    struct llm_template_cache *templates; /* owned; NULL: build every request in full */
+    struct llm_request *all;
+    struct llm_request *qhead, *qtail;
+    size_t n_queued, n_running;
+    uv_timer_t pump;  /* starts queued requests outside curl callbacks */
+    char *last_error; /* owned */
+    time_t last_error_at;
+    char *no_think[LLM_NO_THINK_MAX]; /* owned model names */
+    size_t n_no_think;
+    bool closing;
+};
+
+static void llm_attempt(struct llm_request *r);
+static void llm_finish(struct llm_request *r);
+static void llm_pump(struct llm *e);
+static void llm_pump_cb(uv_timer_t *t);
+static int llm_on_jfs(void *user, const char *text, size_t len);
+
+/* ---- configuration ---- */
+
+static const struct config *llm_cfg(const struct llm *e) {
+    return e->d->cfg;
+}
+
+/* ---- outcomes ---- */
+
+static void llm_record_error(struct llm *e, const char *provider, const char *msg) {
+    free(e->last_error);
+    e->last_error = strdup(msg);
+    e->last_error_at = time(NULL);
+    log_warn("llm: %s: %s", provider, msg);
+}
+
+static void llm_fail(struct llm_request *r, int code, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void llm_fail(struct llm_request *r, int code, const char *kind, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof r->message, fmt, ap);
+    va_end(ap);
+    r->out.code = code;
+    r->out.kind = kind;
+    r->out.message = r->message;
+    if (code != RPC_CANCELLED && code != RPC_OVERLOADED)
+        llm_record_error(r->e, r->t.name ? r->t.name : "llm", r->message);
+}
+
+static void llm_set_detail(struct llm_request *r, char *detail) {
+    free(r->detail);
+    r->detail = detail;
+    r->out.detail = detail;
+}
+
+/* ---- delivery ---- */
+
+static void llm_request_close_cb(uv_handle_t *h) {
+    struct llm_request *r = h->data;
+    free(r);
+}
+
+static void llm_drop_parser(struct llm_request *r);
+
+/* Frees everything the request owns and unlinks it; the struct goes in
+ * the timer's close callback. */
+static void llm_request_free(struct llm_request *r) {
+    struct llm *e = r->e;
+    llm_drop_parser(r);
+    if (r->prev)
+        r->prev->next = r->next;
+    else if (e->all == r)
+        e->all = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    llm_target_clear(&r->t);
+    free(r->fallback_from);
+    free(r->fallback_reason);
+    free(r->idea);
+    free(r->context);
+    free(r->parent_prompt);
+    free(r->user_msg);
+    free(r->keep_alive);
+    llm_reply_clear(&r->reply);
+    llm_buf_free(&r->body);
+    json_field_stream_free(r->jfs);
+    llm_buf_free(&r->streamed);
+    free(r->detail);
+    result_clear(&r->result);
+    json_decref(r->models);
+    uv_timer_stop(&r->timer);
+    uv_close((uv_handle_t *)&r->timer, llm_request_close_cb);
+}
+
+static void llm_release_slot(struct llm_request *r) {
+    if (!r->holds_slot)
+        return;
+    r->holds_slot = false;
+    r->e->n_running--;
+}
+
+static void llm_queue_remove(struct llm_request *r) {
+    struct llm *e = r->e;
+    if (r->qprev)
+        r->qprev->qnext = r->qnext;
+    else
+        e->qhead = r->qnext;
+    if (r->qnext)
+        r->qnext->qprev = r->qprev;
+    else
+        e->qtail = r->qprev;
+    r->qprev = r->qnext = NULL;
+    e->n_queued--;
+}
+
+/* The protocol promises that a stream's deltas add up to improved_prompt.
+ * When they do not yet (builtin and fallback answers stream nothing, an
+ * extractor that lost its way stops early), the missing tail goes out as
+ * one last delta before the result. */
+static void llm_stream_rest(struct llm_request *r) {
+    if (!r->stream || r->out.code != 0 || !r->out.result || !r->on_delta)
+        return;
+    const char *p = r->out.result->improved_prompt;
+    size_t n = p ? strlen(p) : 0, done = r->streamed.len;
+    if (done >= n || (done > 0 && memcmp(r->streamed.data, p, done) != 0))
+        return;
+    r->on_delta(r->arg, p + done, n - done);
+}
+
+static void llm_deliver(struct llm_request *r) {
+    r->state = LR_DONE;
+    llm_stream_rest(r);
+    r->out.provider = r->t.name;
+    r->out.model = r->t.model;
+    r->out.fallback_from = r->fallback_from;
+    r->out.fallback_reason = r->fallback_reason;
+    if (r->on_done)
+        r->on_done(r->arg, &r->out);
+    llm_request_free(r);
+}
+
+static void llm_deferred_cb(uv_timer_t *t) {
+    llm_deliver(t->data);
+}
+
+static void llm_drop_parser(struct llm_request *r) {
+    if (r->parser && r->t.prov)
+        r->t.prov->parser_free(r->parser);
+    r->parser = NULL;
+}
+
+/* ---- fallback and builtin ---- */
+
+static int llm_run_builtin(struct llm_request *r) {
+    int rc = builtin_improve(r->idea, r->context, &r->result);
+    if (rc != RESULT_OK) {
+        llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "the builtin improver ran out of memory");
+        return -1;
+    }
+    r->out.code = 0;
+    r->out.result = &r->result;
+    return 0;
+}
+
+/* The primary is unavailable (not a bad request or bad output): the kind
+ * of failure LLM_FALLBACK_PROVIDER exists for. Never after deltas went out:
+ * the streamed text must be the result's prompt. */
+static bool llm_fallback_eligible(const struct llm_request *r) {
+    if (r->kind != LLM_IMPROVE || r->fallback_from || r->deltas > 0)
+        return false;
+    switch (r->out.code) {
+    case RPC_UPSTREAM_UNAVAILABLE:
+    case RPC_UPSTREAM_TIMEOUT:
+        return true;
+    case RPC_UPSTREAM_ERROR:
+        return r->out.http_status == 0 || r->out.http_status == 429 || r->out.http_status >= 500;
+    default:
+        return false;
+    }
+}
+
+/* Forgets what one exchange left behind, before the next one. */
+static int llm_reset_attempt(struct llm_request *r) {
+    llm_drop_parser(r);
+    llm_reply_clear(&r->reply);
+    llm_buf_free(&r->body);
+    r->http_status = 0;
+    memset(&r->out, 0, sizeof r->out);
+    free(r->detail);
+    r->detail = NULL;
+    if (r->jfs) {
+        /* It may have read part of the failed answer's text. */
+        json_field_stream_free(r->jfs);
+        r->jfs = json_field_stream_new(RESULT_STREAM_FIELD, llm_on_jfs, r);
+        if (!r->jfs)
+            return -1;
+    }
+    return 0;
+}
+
+static void llm_admit(struct llm_request *r);
+
+/* Switches the request to the fallback provider. Returns true when it
+ * did (the request goes on), false to deliver what r->out holds: the
+ * failure as it is, or builtin's result. */
+static bool llm_try_fallback(struct llm_request *r) {
+    const struct config *cfg = llm_cfg(r->e);
+    const char *fb = cfg->llm_fallback_provider;
+    if (!fb || !llm_fallback_eligible(r) || strcmp(fb, r->t.name) == 0)
+        return false;
+    log_warn("llm: %s failed, answering with %s instead", r->t.name, fb);
+    r->fallback_from = r->t.name;
+    r->t.name = NULL;
+    r->fallback_reason = strdup(r->message);
+    llm_target_clear(&r->t);
+    r->retries = 0;
+    if (llm_reset_attempt(r) != 0 || llm_target_resolve(cfg, fb, NULL, &r->t) != 0) {
+        llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "out of memory");
+        return false;
+    }
+    if (!r->t.prov) {
+        llm_run_builtin(r);
+        return false; /* the caller delivers builtin's result */
+    }
+    if (r->holds_slot)
+        llm_attempt(r);
+    else
+        llm_admit(r);
+    return true;
+}
+
+/* The request has its outcome: release the slot, fall back if that is the
+ * configuration, else deliver. Called from loop callbacks only. */
+static void llm_finish(struct llm_request *r) {
+    llm_drop_parser(r);
+    r->hreq = NULL;
+    if (r->out.code != 0 && llm_try_fallback(r))
+        return;
+    llm_release_slot(r);
+    llm_pump(r->e);
+    llm_deliver(r);
+}
+
+/* Delivers from the loop, never inside the caller's llm_improve. */
+static void llm_finish_soon(struct llm_request *r) {
+    bool had_slot = r->holds_slot;
+    llm_release_slot(r);
+    r->state = LR_FINISHING;
+    uv_timer_start(&r->timer, llm_deferred_cb, 0, 0);
+    if (had_slot && r->e->qhead)
+        uv_timer_start(&r->e->pump, llm_pump_cb, 0, 0);
+}
+
+/* ---- one HTTP exchange ---- */
+
+static int llm_on_jfs(void *user, const char *text, size_t len) {
+    struct llm_request *r = user;
+    r->deltas += len;
+    llm_buf_append(&r->streamed, NULL, text, len); /* a preview: no failure if it cannot grow */
+    if (r->on_delta)
+        r->on_delta(r->arg, text, len);
+    return 0;
+}
+
+static bool llm_on_text(void *arg, const char *s, size_t n) {
+    struct llm_request *r = arg;
+    /* The delta stream is a preview; a confused extractor stops the
+     * previews, never the request. */
+    if (r->jfs)
+        json_field_stream_feed(r->jfs, s, n);
+    return true;
+}
+
+static bool llm_on_data(void *arg, long status, const char *data, size_t len) {
+    struct llm_request *r = arg;
+    r->http_status = status;
+    if (status < 200 || status >= 300) {
+        size_t room = LLM_ERROR_BODY_BYTES - r->body.len;
+        if (len > room)
+            len = room;
+        return len == 0 || llm_buf_append(&r->body, &r->reply, data, len) == 0;
+    }
+    if (r->kind == LLM_MODELS)
+        return llm_buf_append(&r->body, &r->reply, data, len) == 0;
+    if (!r->parser)
+        return true; /* prewarm: the body does not matter */
+    return r->t.prov->parser_feed(r->parser, data, len) == 0;
+}
+
+static bool llm_model_in(const struct llm *e, const char *model) {
+    for (size_t i = 0; i < e->n_no_think; i++)
+        if (strcmp(e->no_think[i], model) == 0)
+            return true;
+    return false;
+}
+
+static void llm_remember_no_think(struct llm *e, const char *model) {
+    if (llm_model_in(e, model) || e->n_no_think >= LLM_NO_THINK_MAX)
+        return;
+    char *copy = strdup(model);
+    if (copy)
+        e->no_think[e->n_no_think++] = copy;
+}
+
+static void llm_backoff_cb(uv_timer_t *t) {
+    struct llm_request *r = t->data;
+    llm_attempt(r);
+}
+
+/* One retry for 429/502/503 (and Anthropic's 529 "overloaded"), after
+ * Retry-After when the server sent one, never past MAX_LATENCY_MS from the
+ * request's arrival. Returns true when the retry is scheduled. */
+static bool llm_maybe_retry(struct llm_request *r, const struct http_result *res) {
+    long s = res->status;
+    if (r->retries > 0 || (s != 429 && s != 502 && s != 503 && s != 529))
+        return false;
+    uint64_t delay =
+        res->retry_after_s >= 0 ? (uint64_t)res->retry_after_s * 1000 : LLM_RETRY_BACKOFF_MS;
+    uint64_t now = daemon_now_ms();
+    if (now + delay >= r->received_ms + (uint64_t)r->max_latency_ms)
+        return false;
+    r->retries++;
+    log_info("llm: %s answered HTTP %ld, retrying in %llu ms", r->t.name, s,
+             (unsigned long long)delay);
+    if (llm_reset_attempt(r) != 0)
+        return false;
+    r->state = LR_WAITING;
+    uv_timer_start(&r->timer, llm_backoff_cb, delay, 0);
+    return true;
+}
+
+static bool llm_is_no_think_error(const struct llm_request *r, const char *detail) {
+    return r->t.prov == &llm_provider_ollama && !r->no_think && r->http_status == 400 && detail &&
+           strstr(detail, "does not support thinking");
+}
+
+static void llm_http_error(struct llm_request *r, const struct http_result *res) {
+    char *detail = llm_error_detail(r->body.data, r->body.len);
+    const char *label = r->t.prov->label;
+    r->out.http_status = res->status;
+    if (res->status == 404 && r->t.prov == &llm_provider_ollama && detail &&
+        strstr(detail, "not found")) {
+        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR,
+                 "Ollama has no model \"%s\": pull it with `ollama pull %s`, or set LLM_MODEL to "
+                 "one that `promptctl models` lists",
+                 r->t.model, r->t.model);
+    } else if (res->status == 401 || res->status == 403) {
+        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR,
+                 "%s refused the request (HTTP %ld): check the API key (%s)%s%s", label,
+                 res->status, r->t.prov->key_names, detail ? ": " : "", detail ? detail : "");
+    } else if (res->status == 404) {
+        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR,
+                 "%s answered HTTP 404 for model \"%s\": check LLM_MODEL and LLM_BASE_URL%s%s",
+                 label, r->t.model, detail ? ": " : "", detail ? detail : "");
+    } else {
+        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR, "%s answered HTTP %ld%s%s", label,
+                 res->status, detail ? ": " : "", detail ? detail : "");
+    }
+    llm_set_detail(r, detail);
+}
+
+static void llm_unreachable(struct llm_request *r, const struct http_result *res) {
+    char url[512];
+    llm_public_url(r->t.base_url, url, sizeof url);
+    bool ollama = r->t.prov == &llm_provider_ollama;
+    if (res->refused && ollama)
+        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE, KIND_UPSTREAM_UNAVAILABLE,
+                 "Ollama is not running at %s: start it with `ollama serve` (or set OLLAMA_HOST / "
+                 "LLM_BASE_URL to where it runs)",
+                 url);
+    else if (res->refused)
+        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE, KIND_UPSTREAM_UNAVAILABLE,
+                 "Nothing is listening at %s for %s: start the server or fix LLM_BASE_URL", url,
+                 r->t.prov->label);
+    else
+        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE, KIND_UPSTREAM_UNAVAILABLE,
+                 "Cannot reach %s at %s (%s): check LLM_BASE_URL and the network", r->t.prov->label,
+                 url, res->error);
+}
+
+static void llm_transport_error(struct llm_request *r, const struct http_result *res) {
+    const char *label = r->t.prov->label;
+    switch (res->outcome) {
+    case HTTP_UNREACHABLE:
+        llm_unreachable(r, res);
+        break;
+    case HTTP_FIRST_BYTE_TIMEOUT:
+        llm_fail(r, RPC_UPSTREAM_TIMEOUT, KIND_UPSTREAM_TIMEOUT,
+                 "%s sent nothing within %ld ms (LLM_FIRST_BYTE_TIMEOUT_MS): the model may still "
+                 "be loading; raise the timeout or set LLM_PREWARM=true",
+                 label, r->first_byte_timeout_ms);
+        break;
+    case HTTP_DEADLINE:
+        llm_fail(r, RPC_UPSTREAM_TIMEOUT, KIND_UPSTREAM_TIMEOUT,
+                 "%s did not finish its answer within %ld ms (MAX_LATENCY_MS): use a faster model "
+                 "or raise MAX_LATENCY_MS",
+                 label, r->max_latency_ms);
+        break;
+    case HTTP_TOO_LARGE:
+        llm_fail(r, RPC_BAD_MODEL_OUTPUT, KIND_BAD_MODEL_OUTPUT,
+                 "%s's answer exceeded %d bytes: the model did not stop", label,
+                 LIMIT_UPSTREAM_RESPONSE_BYTES);
+        break;
+    default:
+        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR,
+                 "the connection to %s broke before the answer was complete (%s)", label,
+                 res->error);
+        break;
+    }
+}
+
+/* A 2xx body: the provider's parser says whether the stream was whole,
+ * then the model's text must be the structured result. */
+static void llm_improve_body(struct llm_request *r) {
+    const char *label = r->t.prov->label;
+    int rc = r->t.prov->parser_finish(r->parser);
+    r->out.truncated = r->reply.truncated;
+    if (rc != 0 || r->reply.error) {
+        r->out.http_status = r->http_status;
+        llm_set_detail(r, utf8_sanitize(r->reply.error ? r->reply.error : "",
+                                        r->reply.error ? strlen(r->reply.error) : 0, 1000));
+        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR, "%s failed mid-answer: %s", label,
+                 r->reply.error ? r->reply.error : "unknown error");
+        return;
+    }
+    char *detail = NULL;
+    rc = result_parse_model_output(r->reply.text ? r->reply.text : "", r->reply.len, &r->result,
+                                   &detail);
+    if (rc == RESULT_ERR_NOMEM) {
+        free(detail);
+        llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "out of memory reading the model's answer");
+        return;
+    }
+    if (rc != RESULT_OK) {
+        llm_set_detail(r, detail);
+        if (r->reply.truncated)
+            llm_fail(r, RPC_BAD_MODEL_OUTPUT, KIND_BAD_MODEL_OUTPUT,
+                     "%s's model stopped at its output limit before finishing the result "
+                     "(truncated): use a larger model or raise LLM_NUM_CTX",
+                     label);
+        else
+            llm_fail(r, RPC_BAD_MODEL_OUTPUT, KIND_BAD_MODEL_OUTPUT,
+                     "%s's model did not answer with the structured result (%s), even after "
+                     "repair: try another model",
+                     label, result_strerror(rc));
+        return;
+    }
+    r->result.tokens_prompt = r->reply.tokens_prompt;
+    r->result.tokens_completion = r->reply.tokens_completion;
+    r->result.truncated = r->reply.truncated;
+    r->out.code = 0;
+    r->out.result = &r->result;
+}
+
+static void llm_models_body(struct llm_request *r) {
+    r->models = llm_parse_models(r->body.data ? r->body.data : "", r->body.len);
+    if (!r->models) {
+        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR,
+                 "%s's model list is not in the expected form", r->t.prov->label);
+        return;
+    }
+    r->out.code = 0;
+    r->out.models = r->models;
+}
+
+static void llm_on_http_done(void *arg, const struct http_result *res) {
+    struct llm_request *r = arg;
+    r->hreq = NULL;
+    r->http_status = res->status;
+    bool ok_status = res->status >= 200 && res->status < 300;
+    if (res->outcome == HTTP_STOPPED && ok_status && r->kind == LLM_IMPROVE) {
+        llm_improve_body(r); /* the parser stopped the transfer: it says why */
+    } else if (res->outcome != HTTP_DONE) {
+        llm_transport_error(r, res);
+    } else if (!ok_status) {
+        if (llm_maybe_retry(r, res))
+            return;
+        char *peek = llm_error_detail(r->body.data, r->body.len);
+        bool no_think = llm_is_no_think_error(r, peek);
+        free(peek);
+        if (no_think) {
+            /* This model has no thinking switch: ask again without it. */
+            llm_remember_no_think(r->e, r->t.model);
+            r->no_think = true;
+            if (llm_reset_attempt(r) == 0) {
+                llm_attempt(r);
+                return;
+            }
+            llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "out of memory");
+            llm_finish(r);
+            return;
+        }
+        llm_http_error(r, res);
+    } else if (r->kind == LLM_MODELS) {
+        llm_models_body(r);
+    } else if (r->kind == LLM_PREWARM) {
+        log_info("llm: %s model %s is loaded", r->t.name, r->t.model);
+        r->out.code = 0;
+    } else {
+        llm_improve_body(r);
+    }
+    llm_finish(r);
+}
+
+static int llm_build(struct llm_request *r, struct llm_http *req) {
+    struct llm_chat chat = {
+        .base_url = r->t.base_url,
+        .model = r->t.model,
+        .api_key = r->t.api_key,
+        .system = result_system_prompt(NULL),
+        .user = r->user_msg,
+        .stream = r->stream,
+        .no_think_param = r->no_think || llm_model_in(r->e, r->t.model),
+        .keep_alive = r->keep_alive,
+        .num_ctx = r->num_ctx,
+    };
+    r->no_think = chat.no_think_param;
+    if (r->kind == LLM_MODELS)
+        return r->t.prov->build_models(&chat, req);
+    if (r->kind == LLM_PREWARM)
+        return r->t.prov->build_prewarm ? r->t.prov->build_prewarm(&chat, req) : -1;
+    if (!chat.system) {
+        log_error("llm: the system prompt was not embedded in this build");
+        return -1;
+    }
+    return llm_template_build(r->e->templates, r->t.prov, &chat, req);
+}
+
+static long llm_first_byte_ms(const struct llm_request *r) {
+    return r->kind == LLM_IMPROVE || r->kind == LLM_PREWARM ? r->first_byte_timeout_ms
+                                                            : LLM_CONTROL_TIMEOUT_MS;
+}
+
+/* Sends the request upstream (first try, retry or fallback). */
+static void llm_attempt(struct llm_request *r) {
+    struct llm_http req = {0};
+    r->state = LR_RUNNING;
+    if (llm_build(r, &req) != 0) {
+        llm_http_clear(&req);
+        llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "could not build the request to %s",
+                 r->t.prov->label);
+        llm_finish_soon(r);
+        return;
+    }
+    if (r->kind == LLM_IMPROVE) {
+        r->parser = r->t.prov->parser_new(r->stream, &r->reply);
+        if (!r->parser) {
+            llm_http_clear(&req);
+            llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "out of memory");
+            llm_finish_soon(r);
+            return;
+        }
+    }
+    struct http_request hr = {
+        .method = req.body ? "POST" : "GET",
+        .url = req.url,
+        .headers = (const char *const *)req.headers,
+        .body = req.body,
+        .body_len = req.body_len,
+        .first_byte_timeout_ms = llm_first_byte_ms(r),
+        .deadline_ms = r->kind == LLM_IMPROVE ? r->max_latency_ms : LLM_CONTROL_TIMEOUT_MS,
+        .max_response_bytes = LIMIT_UPSTREAM_RESPONSE_BYTES,
+        .on_data = llm_on_data,
+        .on_done = llm_on_http_done,
+        .arg = r,
+    };
+    char err[256];
+    r->hreq = http_start(r->e->http, &hr, err, sizeof err);
+    llm_http_clear(&req);
+    if (!r->hreq) {
+        llm_drop_parser(r);
+        llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "could not start the request to %s: %s",
+                 r->t.prov->label, err);
+        llm_finish_soon(r);
+    }
+}
+
+/* ---- queue ---- */
+
+static size_t llm_max_running(const struct llm *e) {
+    long n = llm_cfg(e)->max_concurrent_requests;
+    return n > 0 ? (size_t)n : 1;
+}
+
+static void llm_pump(struct llm *e) {
+    while (e->qhead && e->n_running < llm_max_running(e) && !e->closing) {
+        struct llm_request *r = e->qhead;
+        llm_queue_remove(r);
+        r->holds_slot = true;
+        e->n_running++;
+        llm_attempt(r);
+    }
+}
+
+static void llm_pump_cb(uv_timer_t *t) {
+    llm_pump(t->data);
+}
+
+/* Takes a slot now, or waits in line, or refuses (-32005). */
+static void llm_admit(struct llm_request *r) {
+    struct llm *e = r->e;
+    if (e->n_running < llm_max_running(e) && !e->qhead) {
+        r->holds_slot = true;
+        e->n_running++;
+        llm_attempt(r);
+        return;
+    }
+    long max_q = llm_cfg(e)->max_queued_requests;
+    if ((long)e->n_queued >= max_q) {
+        llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+                 "promptd is overloaded: %zu requests are waiting for the LLM "
+                 "(MAX_QUEUED_REQUESTS); try again shortly",
+                 e->n_queued);
+        llm_finish_soon(r);
+        return;
+    }
+    r->state = LR_QUEUED;
+    r->qprev = e->qtail;
+    if (e->qtail)
+        e->qtail->qnext = r;
+    else
+        e->qhead = r;
+    e->qtail = r;
+    e->n_queued++;
+}
+
+/* ---- public API ---- */
+
+static struct llm_request *llm_request_new(struct llm *e, enum llm_kind kind, llm_done_fn on_done,
+                                           void *arg) {
+    struct llm_request *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    if (uv_timer_init(e->d->loop, &r->timer) != 0) {
+        free(r);
+        return NULL;
+    }
+    r->timer.data = r;
+    r->e = e;
+    r->kind = kind;
+    r->on_done = on_done;
+    r->arg = arg;
+    result_init(&r->result);
+    llm_reply_init(&r->reply);
+    r->reply.max_text = LIMIT_UPSTREAM_RESPONSE_BYTES;
+    r->reply.on_text = llm_on_text;
+    r->reply.arg = r;
+    const struct config *cfg = llm_cfg(e);
+    r->first_byte_timeout_ms = cfg->llm_first_byte_timeout_ms;
+    r->max_latency_ms = cfg->max_latency_ms;
+    r->num_ctx = cfg->llm_num_ctx;
+    r->received_ms = daemon_now_ms();
+    r->next = e->all;
+    if (e->all)
+        e->all->prev = r;
+    e->all = r;
+    return r;
+}
+
+static char *llm_strdup0(const char *s) {
+    return s ? strdup(s) : NULL;
+}
+
+/* Missing API key for a vendor's own endpoint: nothing to ask. */
+static bool llm_key_missing(const struct llm_request *r) {
+    return r->t.prov && r->t.prov->key_required && !r->t.api_key &&
+           strcmp(r->t.base_url, r->t.prov->default_base_url) == 0;
+}
+
+static void llm_start(struct llm_request *r) {
+    if (!r->t.prov) {
+        llm_run_builtin(r);
+        llm_finish_soon(r);
+        return;
+    }
+    if (llm_key_missing(r)) {
+        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE, KIND_UPSTREAM_UNAVAILABLE,
+                 "%s needs an API key: set %s in promptd's config file", r->t.prov->label,
+                 r->t.prov->key_names);
+        if (!llm_try_fallback(r))
+            llm_finish_soon(r);
+        return;
+    }
+    llm_admit(r);
+}
+
+struct llm_request *llm_improve(struct llm *e, const struct llm_params *p, llm_delta_fn on_delta,
+                                llm_done_fn on_done, void *arg) {
+    struct llm_request *r = llm_request_new(e, LLM_IMPROVE, on_done, arg);
+    if (!r)
+        return NULL;
+    const struct config *cfg = llm_cfg(e);
+    r->on_delta = on_delta;
+    r->stream = p->stream;
+    if (p->received_ms)
+        r->received_ms = p->received_ms;
+    r->idea = strdup(p->idea);
+    r->context = strdup(p->context ? p->context : "");
+    r->parent_prompt = llm_strdup0(p->parent_prompt);
+    r->keep_alive = llm_strdup0(cfg->llm_keep_alive);
+    r->user_msg = result_user_message(p->idea, p->context, p->parent_prompt);
+    if (p->stream)
+        r->jfs = json_field_stream_new(RESULT_STREAM_FIELD, llm_on_jfs, r);
+    if (!r->idea || !r->context || !r->user_msg || (p->stream && !r->jfs) ||
+        (p->parent_prompt && !r->parent_prompt) ||
+        llm_target_resolve(cfg, p->provider, p->model, &r->t) != 0) {
+        r->on_done = NULL;
+        llm_request_free(r);
+        return NULL;
+    }
+    llm_start(r);
+    return r;
+}
+
+struct llm_request *llm_models(struct llm *e, const char *provider, llm_done_fn on_done,
+                               void *arg) {
+    struct llm_request *r = llm_request_new(e, LLM_MODELS, on_done, arg);
+    if (!r)
+        return NULL;
+    if (llm_target_resolve(llm_cfg(e), provider, NULL, &r->t) != 0) {
+        r->on_done = NULL;
+        llm_request_free(r);
+        return NULL;
+    }
+    if (!r->t.prov) {
+        r->models = json_pack("[s]", BUILTIN_NAME);
+        r->out.models = r->models;
+        llm_finish_soon(r);
+    } else if (llm_key_missing(r)) {
+        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE, KIND_UPSTREAM_UNAVAILABLE,
+                 "%s needs an API key: set %s in promptd's config file", r->t.prov->label,
+                 r->t.prov->key_names);
+        llm_finish_soon(r);
+    } else {
+        /* A model list is a quick control call: it does not wait in line
+         * behind generations. */
+        llm_attempt(r);
+    }
+    return r;
+}
+
+void llm_prewarm(struct llm *e) {
+    const struct config *cfg = llm_cfg(e);
+    if (!cfg->llm_prewarm)
+        return;
+    if (!cfg->llm_provider || strcmp(cfg->llm_provider, "ollama") != 0) {
+        log_info("llm: LLM_PREWARM only applies to ollama; nothing to load for %s",
+                 cfg->llm_provider ? cfg->llm_provider : "(none)");
+        return;
+    }
+    struct llm_request *r = llm_request_new(e, LLM_PREWARM, NULL, NULL);
+    if (!r || llm_target_resolve(cfg, NULL, NULL, &r->t) != 0) {
+        if (r)
+            llm_request_free(r);
+        log_warn("llm: prewarm: out of memory");
+        return;
+    }
+    r->keep_alive = llm_strdup0(cfg->llm_keep_alive);
+    log_info("llm: loading %s model %s (LLM_PREWARM)", r->t.name, r->t.model);
+    llm_attempt(r);
+}
+
+void llm_cancel(struct llm_request *r) {
+    if (!r || r->state == LR_DONE)
+        return;
+    struct llm *e = r->e;
+    switch (r->state) {
+    case LR_QUEUED:
+        llm_queue_remove(r);
+        break;
+    case LR_RUNNING:
+        if (r->hreq)
+            http_req_cancel(r->hreq);
+        r->hreq = NULL;
+        break;
+    default:
+        break;
+    }
+    llm_drop_parser(r);
+    bool had_slot = r->holds_slot;
+    llm_release_slot(r);
+    r->state = LR_DONE;
+    r->on_done = NULL;
+    llm_request_free(r);
+    /* A freed slot starts the next in line, but not from here: we may be
+     * inside a curl callback, where no transfer may be added. */
+    if (had_slot && e->qhead && !e->closing)
+        uv_timer_start(&e->pump, llm_pump_cb, 0, 0);
+}
+
+bool llm_provider_known(const char *name) {
+    return name && (strcmp(name, BUILTIN_NAME) == 0 || llm_provider_find(name) != NULL);
+}
+
+json_t *llm_health(struct llm *e) {
+    const struct config *cfg = llm_cfg(e);
+    struct llm_target t = {0};
+    if (llm_target_resolve(cfg, NULL, NULL, &t) != 0) {
+        llm_target_clear(&t);
+        return json_object();
+    }
+    char url[512] = "";
+    if (t.base_url)
+        llm_public_url(t.base_url, url, sizeof url);
+    char when[32] = "";
+    if (e->last_error) {
+        struct tm tm;
+        gmtime_r(&e->last_error_at, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    json_t *h = json_pack("{s:s, s:s, s:s?, s:s?, s:I, s:I, s:s?, s:s?}", "provider", t.name,
+                          "model", t.model, "base_url", t.base_url ? url : NULL,
+                          "fallback_provider", cfg->llm_fallback_provider, "in_flight",
+                          (json_int_t)e->n_running, "queued", (json_int_t)e->n_queued, "last_error",
+                          e->last_error, "last_error_at", e->last_error ? when : NULL);
+    llm_target_clear(&t);
+    return h ? h : json_object();
+}
+
+json_t *llm_health_hook(struct daemon *d) {
+    return d->llm ? llm_health(d->llm) : json_object();
+}
+
+struct llm *llm_new(struct daemon *d) {
+    struct llm *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->d = d;
+    /* Idle connections kept for reuse: one per request that may be
+     * upstream at once, and a few for the other providers. */
+    e->http = http_new(d->loop, d->cfg->max_concurrent_requests + LLM_SPARE_CONNECTIONS);
+    if (!e->http) {
+        free(e);
+        return NULL;
+    }
+    if (uv_timer_init(d->loop, &e->pump) != 0) {
+        http_close(e->http);
+        free(e);
+        return NULL;
+    }
+    e->pump.data = e;
+    e->templates = llm_template_new(); /* NULL only costs speed */
+    return e;
+}
+
+static void llm_close_cb(uv_handle_t *h) {
+    free(h->data);
+}
+
+void llm_close(struct llm *e) {
+    if (!e)
+        return;
+    e->closing = true;
+    /* Normally every call was cancelled by the RPC layer already; anything
+     * left (prewarm, a call whose hook did not run) is answered cancelled
+     * so its caller can finish it. */
+    struct llm_request *r, *next;
+    for (r = e->all; r; r = next) {
+        next = r->next;
+        if (r->state == LR_DONE)
+            continue;
+        llm_done_fn done = r->on_done;
+        void *arg = r->arg;
+        llm_cancel(r);
+        if (done) {
+            struct llm_outcome out = {
+                .code = RPC_CANCELLED, .kind = KIND_CANCELLED, .message = "the daemon is stopping"};
+            done(arg, &out);
+        }
+    }
+    http_close(e->http);
+    e->http = NULL;
+    free(e->last_error);
+    llm_template_free(e->templates);
+    e->templates = NULL;
+    for (size_t i = 0; i < e->n_no_think; i++)
+        free(e->no_think[i]);
+    uv_timer_stop(&e->pump);
+    uv_close((uv_handle_t *)&e->pump, llm_close_cb);
+}

@@ -1,0 +1,2010 @@
+/* History store: opening and checking the file, the writer thread and its
+ * queue, the circuit breaker, retention, backup and restore. The queries
+ * and the thread-pool job runner are in store_read.c. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <math.h>
+#include <pwd.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+#ifdef __linux__
+#include <sys/vfs.h>
+#elif defined(__APPLE__)
+#include <sys/mount.h>
+#include <sys/param.h>
+#endif
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "migrate.h"
+#include "promptd_limits.h"
+#include "protocol.h"
+#include "store_read.h"
+
+/* Rows per write transaction: large enough that the commit's fsync is
+ * shared by thousands of rows, small enough that a transaction stays short
+ * and a failure drops a bounded number of rows. */
+#define STORE_BATCH_ROWS 4096
+/* Rows per delete transaction of retention and range deletes: rows queued
+ * meanwhile wait at most one such batch. */
+#define STORE_DELETE_BATCH 2000
+/* The writer waits this long for another process's lock before a write
+ * counts as failed. */
+#define STORE_WRITER_BUSY_MS 5000
+/* The WAL file is truncated back to this size after a checkpoint resets it,
+ * so one burst of writes does not keep a large file forever. */
+#define STORE_JOURNAL_LIMIT_BYTES (64 * 1024 * 1024)
+/* After this much idle time with new commits, the writer runs a PASSIVE
+ * checkpoint (it never waits for readers). */
+#define STORE_IDLE_CHECKPOINT_MS 1000
+/* The writer's page cache: indexes and the FTS segments it appends to. */
+#define STORE_WRITER_CACHE_KIB 8192
+/* Retention runs at start-up and then this often. */
+#define STORE_MAINTENANCE_MS (24u * 3600u * 1000u)
+/* Health shows the file size at most this stale. */
+#define STORE_SIZE_REFRESH_MS 1000
+
+enum store_op_kind {
+    OP_DELETE_ID,       /* one row */
+    OP_DELETE_RANGE,    /* rows before a time, or with id <= a cutoff, in batches */
+    OP_RESTORE,         /* replace the live data with a prepared copy */
+    OP_REPLACE_CORRUPT, /* move the file aside, start a fresh one */
+};
+
+/* A write operation other than recording a row. Owned by the queue, then
+ * by the writer, then by the done list; freed on the loop after cb. */
+struct store_op {
+    enum store_op_kind kind;
+    int64_t id;                /* DELETE_ID: the row; DELETE_RANGE: ids <= id (when > 0) */
+    char before[STORE_TS_LEN]; /* DELETE_RANGE: rows with timestamp < before (when set) */
+    long retention_days;       /* DELETE_RANGE: >= 0 when it is the retention cleanup */
+    char *path;                /* RESTORE: the prepared copy, unlinked after (owned) */
+    int64_t rows;              /* RESTORE: rows in the copy */
+    int64_t deleted;           /* DELETE_RANGE: progress */
+    json_t *result;            /* owned until handed to cb */
+    int code;                  /* 0 or a protocol code */
+    char msg[512];
+    store_cb cb; /* NULL for internal operations */
+    void *arg;
+    struct store_op *next; /* in the range-delete job list or the done list */
+};
+
+/* One queue entry: a row to insert (op == NULL) or an operation. The row's
+ * strings point into text[], one allocation per row. */
+struct store_item {
+    struct store_item *next;
+    struct store_op *op; /* owned */
+    int64_t id;
+    char ts[STORE_TS_LEN];
+    const char *idea, *context, *prompt, *role, *directive, *framework, *guardrails, *reasoning,
+        *backend, *provider, *model, *client; /* NULL: SQL NULL */
+    bool has_conf;
+    double conf;
+    long long latency, parent, ptok, ctok; /* < 0 (parent <= 0): NULL */
+    char text[];
+};
+
+/* A read parked until the writer has processed `need`. Loop thread only. */
+struct store_wait {
+    struct store_wait *next;
+    int64_t need;
+    void (*fn)(struct store *s, void *arg, bool ok);
+    void *arg;
+};
+
+struct store {
+    struct daemon *d; /* borrowed */
+    uv_loop_t *loop;  /* borrowed */
+    char *path;       /* owned; absolute */
+    bool wal;
+    long max_page_count;           /* PROMPTD_TEST_MAX_PAGE_COUNT; 0: none */
+    uint64_t pause_ms;             /* circuit breaker pause */
+    int page_size;                 /* of the live file, for restore */
+    struct store_readers *readers; /* owned */
+    uv_thread_t thread;
+    bool thread_started;
+    uv_async_t async; /* writer -> loop: rows processed, operations done */
+    uv_timer_t daily; /* retention */
+    bool maintenance_started;
+
+    /* Loop thread only. */
+    int refs;     /* owner + each open handle + each running job */
+    bool closing; /* store_close called */
+    int64_t handed_id;
+    struct store_wait *waits, *waits_tail; /* in `need` order */
+
+    /* Guarded by mu (shared by the loop and the writer). */
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    struct store_item *head, *tail;
+    size_t queued_rows;
+    bool stop;
+    int64_t next_id;
+    int64_t processed_id;
+    struct store_op *done_head, *done_tail;
+    int failures;
+    uint64_t total_failures, dropped, committed;
+    bool circuit_open;
+    uint64_t open_until_ms;
+    int64_t trial_id; /* the one row tried after the pause; 0: none yet */
+    bool db_unavailable;
+    char last_error[512];
+    char last_error_at[32];
+    int64_t tot_n, tot_n_conf, tot_n_lat;
+    double tot_sum_conf, tot_sum_lat;
+    int64_t file_bytes;
+    char corrupt_moved_to[PATH_MAX + 64];
+    char fs_warning[160];
+
+    /* Writer thread only (and store_open before the thread starts). */
+    sqlite3 *db;
+    sqlite3_stmt *stage, *move, *move_ignore; /* see store_stage_sql */
+    struct store_op *jobs_head, *jobs_tail;
+    bool dirty;               /* commits since the last checkpoint */
+    uint64_t size_checked_ms; /* when file_bytes was last refreshed */
+};
+
+/* ===================================================================== */
+/* Small helpers                                                         */
+/* ===================================================================== */
+
+static uint64_t now_ms(void) {
+    return uv_hrtime() / 1000000u;
+}
+
+static void utc_stamp(char *out, size_t outlen, bool compact) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, outlen, compact ? "%Y%m%dT%H%M%SZ" : "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Records the last write error for health (caller holds mu). */
+static void set_last_error_locked(struct store *s, const char *msg) {
+    snprintf(s->last_error, sizeof s->last_error, "%s", msg);
+    utc_stamp(s->last_error_at, sizeof s->last_error_at, false);
+}
+
+static void set_last_error(struct store *s, const char *msg) {
+    uv_mutex_lock(&s->mu);
+    set_last_error_locked(s, msg);
+    uv_mutex_unlock(&s->mu);
+}
+
+static int64_t file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+static int64_t db_files_size(const char *path) {
+    char wal[PATH_MAX + 8];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    return file_size(path) + file_size(wal);
+}
+
+/* ===================================================================== */
+/* Paths and the file                                                    */
+/* ===================================================================== */
+
+static const char *home_dir(void) {
+    const char *home = getenv("HOME");
+    if (home && home[0] == '/')
+        return home;
+    struct passwd *pw = getpwuid(getuid());
+    return pw && pw->pw_dir ? pw->pw_dir : NULL;
+}
+
+static int default_path(char *out, size_t outlen, char *err, size_t errlen) {
+    const char *home = home_dir();
+    int n;
+#ifdef __APPLE__
+    if (!home) {
+        snprintf(err, errlen, "cannot find the home directory: set SQLITE_DB_PATH");
+        return -1;
+    }
+    n = snprintf(out, outlen, "%s/Library/Application Support/promptd/prompt_history.db", home);
+#else
+    const char *xdg = getenv("XDG_DATA_HOME");
+    if (xdg && xdg[0] == '/') {
+        n = snprintf(out, outlen, "%s/promptd/prompt_history.db", xdg);
+    } else if (home) {
+        n = snprintf(out, outlen, "%s/.local/share/promptd/prompt_history.db", home);
+    } else {
+        snprintf(err, errlen, "cannot find the home directory: set SQLITE_DB_PATH");
+        return -1;
+    }
+#endif
+    if (n < 0 || (size_t)n >= outlen) {
+        snprintf(err, errlen, "the database path is too long: set SQLITE_DB_PATH");
+        return -1;
+    }
+    return 0;
+}
+
+int store_resolve_path(const char *configured, const char *config_dir, char *out, size_t outlen,
+                       char *err, size_t errlen) {
+    char cwd[PATH_MAX];
+    int n;
+    if (!configured || !configured[0])
+        return default_path(out, outlen, err, errlen);
+    if (configured[0] == '/') {
+        n = snprintf(out, outlen, "%s", configured);
+    } else if (configured[0] == '~' && configured[1] == '/') {
+        const char *home = home_dir();
+        if (!home) {
+            snprintf(err, errlen, "SQLITE_DB_PATH %s: cannot find the home directory", configured);
+            return -1;
+        }
+        n = snprintf(out, outlen, "%s/%s", home, configured + 2);
+    } else if (config_dir) {
+        /* The old backend's .env says "./data/prompt_history.db": relative
+         * to where that file lives, not to the daemon's working directory. */
+        n = snprintf(out, outlen, "%s/%s", config_dir, configured);
+    } else if (getcwd(cwd, sizeof cwd)) {
+        n = snprintf(out, outlen, "%s/%s", cwd, configured);
+    } else {
+        snprintf(err, errlen, "SQLITE_DB_PATH %s: cannot resolve a relative path", configured);
+        return -1;
+    }
+    if (n < 0 || (size_t)n >= outlen) {
+        snprintf(err, errlen, "SQLITE_DB_PATH is too long");
+        return -1;
+    }
+    return 0;
+}
+
+/* mkdir -p with 0700 for the directories it creates (existing ones are
+ * left as they are: the user chose them). */
+static int make_parent_dirs(const char *path, char *err, size_t errlen) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create the directory %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    return 0;
+}
+
+/* WAL needs shared memory between processes, which network filesystems do
+ * not provide: warn, because a second machine writing corrupts it. */
+static void check_network_fs(struct store *s, const char *path) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = '\0';
+    const char *kind = NULL;
+#ifdef __linux__
+    static const struct {
+        unsigned long magic;
+        const char *name;
+    } network[] = {
+        {0x6969, "NFS"},        {0x517B, "SMB"},
+        {0xFF534D42, "CIFS"},   {0xFE534D42, "SMB2"},
+        {0x5346414F, "AFS"},    {0x73757245, "Coda"},
+        {0x564C, "NCP"},        {0x00C36400, "Ceph"},
+        {0x01021997, "9P"},     {0x65735546, "FUSE (possibly a network mount)"},
+        {0x0BD00BD0, "Lustre"}, {0x01161970, "GFS2"},
+        {0x7461636F, "OCFS2"},
+    };
+    struct statfs sf;
+    if (statfs(dir, &sf) == 0)
+        for (size_t i = 0; i < sizeof network / sizeof *network; i++)
+            if ((unsigned long)(unsigned)sf.f_type == network[i].magic)
+                kind = network[i].name;
+#elif defined(__APPLE__)
+    static const char *const network[] = {"nfs", "smbfs", "afpfs", "webdav", "cifs", "ftp"};
+    struct statfs sf;
+    if (statfs(dir, &sf) == 0)
+        for (size_t i = 0; i < sizeof network / sizeof *network; i++)
+            if (strcmp(sf.f_fstypename, network[i]) == 0)
+                kind = network[i];
+#endif
+    if (!kind)
+        return;
+    snprintf(s->fs_warning, sizeof s->fs_warning,
+             "the database is on a network filesystem (%s), where SQLite's WAL is unsafe", kind);
+    log_warn("%s: %s; keep SQLITE_DB_PATH on a local disk", path, s->fs_warning);
+}
+
+/* Creates the file 0600 before SQLite does (SQLite would use 0644 minus
+ * the umask), and tightens an adopted file that others can read: it holds
+ * everything the user ever asked. The -wal/-shm files inherit its mode. */
+static void prepare_file(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    if ((st.st_mode & 077) != 0 && chmod(path, 0600) == 0)
+        log_info("%s was readable by others: its mode is now 0600", path);
+}
+
+/* True when the file exists, is not empty and lacks SQLite's header. */
+static bool file_is_foreign(const char *path) {
+    static const char magic[16] = "SQLite format 3";
+    char head[16];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    return n > 0 && (n < (ssize_t)sizeof head || memcmp(head, magic, sizeof head) != 0);
+}
+
+/* Moves path (and its -wal and -journal) to "<path>.corrupt-<UTC time>",
+ * never deleting anything but the -shm index, which is rebuilt. */
+static int move_aside(const char *path, char *moved_to, size_t movedlen) {
+    char stamp[32], from[PATH_MAX + 16], to[PATH_MAX + 80];
+    static const char *const suffixes[] = {"-wal", "-journal"};
+    utc_stamp(stamp, sizeof stamp, true);
+    snprintf(moved_to, movedlen, "%s.corrupt-%s", path, stamp);
+    if (rename(path, moved_to) != 0) {
+        log_error("cannot move the corrupt database %s aside: %s", path, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        snprintf(from, sizeof from, "%s%s", path, suffixes[i]);
+        snprintf(to, sizeof to, "%s%s", moved_to, suffixes[i]);
+        if (rename(from, to) != 0 && errno != ENOENT)
+            log_warn("cannot move %s aside: %s", from, strerror(errno));
+    }
+    snprintf(from, sizeof from, "%s-shm", path);
+    unlink(from);
+    return 0;
+}
+
+/* ===================================================================== */
+/* The writer's connection                                               */
+/* ===================================================================== */
+
+/* The columns the writer fills, in bind order. */
+#define STORE_COLS                                                                                 \
+    "id, timestamp, original_idea, context, improved_prompt, role, directive, framework, "         \
+    "guardrails, backend, confidence, reasoning, latency_ms, model_version, provider, client, "    \
+    "parent_id, prompt_tokens, completion_tokens"
+
+/* Rows are first staged in a TEMP table (in memory, no triggers), then
+ * moved with one INSERT ... SELECT per batch. Why: SQLite opens a statement
+ * savepoint for every execution of an INSERT that fires triggers, and
+ * FTS5 flushes its pending index to a new segment at every savepoint; one
+ * statement per row would write one FTS segment per row (and merge them
+ * all again). One statement per batch writes one segment per batch: 2.5x
+ * faster on 1.5 KB rows. The triggers stay the only code that maintains
+ * the index and the rollup. */
+static const char store_stage_table_sql[] =
+    "CREATE TEMP TABLE IF NOT EXISTS promptd_batch AS SELECT " STORE_COLS
+    " FROM main.prompt_history WHERE 0";
+static const char store_stage_sql[] =
+    "INSERT INTO temp.promptd_batch(" STORE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+    "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+static const char store_move_sql[] =
+    "INSERT INTO main.prompt_history(" STORE_COLS ") SELECT " STORE_COLS " FROM temp.promptd_batch";
+static const char store_move_ignore_sql[] = "INSERT OR IGNORE INTO main.prompt_history(" STORE_COLS
+                                            ") SELECT " STORE_COLS " FROM temp.promptd_batch";
+
+enum open_result {
+    OPEN_OK,
+    OPEN_FATAL,   /* newer or foreign: the daemon must not start */
+    OPEN_CORRUPT, /* not a database: move it aside */
+    OPEN_FAILED,  /* the disk or the permissions: retry later */
+};
+
+static int classify_rc(int rc) {
+    int primary = rc & 0xff;
+    return primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT ? OPEN_CORRUPT : OPEN_FAILED;
+}
+
+/* Pragmas. journal_mode is set after the version check, because turning
+ * WAL on writes to the file and a newer promptd's file must stay as it
+ * is. secure_delete: freed pages are zeroed, so deleted text (and the
+ * index pages FTS5 merges away) does not linger in the file; it costs
+ * about 2% of write throughput. */
+static int writer_pragmas(struct store *s, sqlite3 *db) {
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "PRAGMA journal_mode = %s; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+             "PRAGMA journal_size_limit = %d; PRAGMA secure_delete = ON; PRAGMA cache_size = -%d; "
+             "PRAGMA temp_store = MEMORY;",
+             s->wal ? "WAL" : "DELETE", STORE_JOURNAL_LIMIT_BYTES, STORE_WRITER_CACHE_KIB);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && s->max_page_count > 0) {
+        /* Test knob: a "disk" of this many pages, to exercise SQLITE_FULL. */
+        snprintf(sql, sizeof sql, "PRAGMA max_page_count = %ld", s->max_page_count);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
+    return rc;
+}
+
+static int prepare_inserts(struct store *s, sqlite3 *db) {
+    int rc = sqlite3_exec(db, store_stage_table_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc =
+            sqlite3_prepare_v3(db, store_stage_sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stage, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(db, store_move_sql, -1, SQLITE_PREPARE_PERSISTENT, &s->move, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(db, store_move_ignore_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                &s->move_ignore, NULL);
+    return rc;
+}
+
+static void writer_close_db(struct store *s) {
+    sqlite3_finalize(s->stage);
+    sqlite3_finalize(s->move);
+    sqlite3_finalize(s->move_ignore);
+    s->stage = s->move = s->move_ignore = NULL;
+    if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+        log_warn("closing the history database: %s", sqlite3_errmsg(s->db));
+    s->db = NULL;
+}
+
+/* The largest id the database ever used (AUTOINCREMENT never reuses one,
+ * so sqlite_sequence counts too). */
+static int64_t db_max_id(sqlite3 *db) {
+    sqlite3_stmt *st = NULL;
+    int64_t max = 0;
+    const char *sql =
+        "SELECT max(coalesce((SELECT max(id) FROM prompt_history), 0), "
+        "coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'prompt_history'), 0))";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        max = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return max;
+}
+
+/* Health's totals, from the per-day rollup (a few thousand rows at most). */
+static void refresh_totals(struct store *s) {
+    sqlite3_stmt *st = NULL;
+    const char *sql = "SELECT coalesce(sum(n), 0), coalesce(sum(n_conf), 0), "
+                      "coalesce(sum(sum_conf), 0), coalesce(sum(n_lat), 0), "
+                      "coalesce(sum(sum_lat), 0) FROM history_rollup WHERE n > 0";
+    if (!s->db || sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return;
+    }
+    uv_mutex_lock(&s->mu);
+    s->tot_n = sqlite3_column_int64(st, 0);
+    s->tot_n_conf = sqlite3_column_int64(st, 1);
+    s->tot_sum_conf = sqlite3_column_double(st, 2);
+    s->tot_n_lat = sqlite3_column_int64(st, 3);
+    s->tot_sum_lat = sqlite3_column_double(st, 4);
+    uv_mutex_unlock(&s->mu);
+    sqlite3_finalize(st);
+}
+
+/* Opens, checks and migrates the live database into s->db. Used at
+ * start-up (before the writer exists) and by the writer to reopen after a
+ * failure. */
+static enum open_result writer_open(struct store *s, char *err, size_t errlen) {
+    sqlite3 *db = NULL;
+    struct migrate_info info;
+    int rc = sqlite3_open_v2(
+        s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_busy_timeout(db, STORE_WRITER_BUSY_MS);
+    if (rc != SQLITE_OK) {
+        store_sqlite_msg(db, rc, "cannot open the history database", err, errlen);
+        sqlite3_close(db);
+        return OPEN_FAILED;
+    }
+    if (migrate_inspect(db, (size_t)migrate_latest(), &info, err, errlen) != 0) {
+        rc = sqlite3_errcode(db);
+        store_sqlite_msg(db, rc, "cannot read the history database", err, errlen);
+        sqlite3_close(db);
+        return classify_rc(rc);
+    }
+    if (info.kind == MIGRATE_NEWER || info.kind == MIGRATE_FOREIGN) {
+        sqlite3_close(db);
+        return OPEN_FATAL;
+    }
+    if ((rc = writer_pragmas(s, db)) != SQLITE_OK) {
+        store_sqlite_msg(db, rc, "cannot configure the history database", err, errlen);
+        sqlite3_close(db);
+        return classify_rc(rc);
+    }
+    int from = 0, to = 0;
+    if (migrate_run(db, &from, &to, err, errlen) != 0) {
+        sqlite3_close(db);
+        return OPEN_FAILED;
+    }
+    if (from != to)
+        log_info("history database migrated from schema version %d to %d", from, to);
+    /* SQLite >= 3.42: FTS5 removes a deleted row's words from its segments
+     * at once; older versions leave them until the next merge (range
+     * deletes merge right after, see writer_scrub). */
+    if (sqlite3_libversion_number() >= 3042000 &&
+        sqlite3_exec(db,
+                     "INSERT INTO prompt_history_fts(prompt_history_fts, rank) "
+                     "VALUES ('secure-delete', 1)",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        log_debug("history: FTS5 secure-delete not set: %s", sqlite3_errmsg(db));
+    if ((rc = prepare_inserts(s, db)) != SQLITE_OK) {
+        store_sqlite_msg(db, rc, "cannot prepare the history writer", err, errlen);
+        s->db = db;
+        writer_close_db(s);
+        return OPEN_FAILED;
+    }
+    s->db = db;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        s->page_size = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    int64_t max_id = db_max_id(db);
+    uv_mutex_lock(&s->mu);
+    if (s->next_id <= max_id)
+        s->next_id = max_id + 1;
+    s->db_unavailable = false;
+    uv_mutex_unlock(&s->mu);
+    refresh_totals(s);
+    return OPEN_OK;
+}
+
+/* ===================================================================== */
+/* The loop side of the queue                                            */
+/* ===================================================================== */
+
+static void store_wake_writer_locked(struct store *s) {
+    uv_cond_signal(&s->cond);
+}
+
+/* Appends an item (caller holds mu). */
+static void enqueue_locked(struct store *s, struct store_item *it) {
+    it->next = NULL;
+    if (s->tail)
+        s->tail->next = it;
+    else
+        s->head = it;
+    s->tail = it;
+    store_wake_writer_locked(s);
+}
+
+static struct store_op *op_new(enum store_op_kind kind, store_cb cb, void *arg) {
+    struct store_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        if (cb)
+            cb(arg, NULL, RPC_INTERNAL, "out of memory");
+        return NULL;
+    }
+    op->kind = kind;
+    op->retention_days = -1;
+    op->cb = cb;
+    op->arg = arg;
+    return op;
+}
+
+static void op_free(struct store_op *op) {
+    json_decref(op->result);
+    free(op->path);
+    free(op);
+}
+
+/* Hands op to the writer, behind every row recorded so far. */
+static void enqueue_op(struct store *s, struct store_op *op) {
+    struct store_item *it = calloc(1, sizeof *it);
+    if (!it || s->closing) {
+        free(it);
+        if (op->cb)
+            op->cb(op->arg, NULL, s->closing ? RPC_CANCELLED : RPC_INTERNAL,
+                   s->closing ? "The daemon is stopping." : "out of memory");
+        if (op->path)
+            unlink(op->path);
+        op_free(op);
+        return;
+    }
+    it->op = op;
+    uv_mutex_lock(&s->mu);
+    enqueue_locked(s, it);
+    uv_mutex_unlock(&s->mu);
+}
+
+static size_t opt_len(const char *p) {
+    return p ? strlen(p) + 1 : 0;
+}
+
+/* Copies src into the row's text area; returns the copy (NULL for NULL). */
+static const char *copy_text(char **cursor, const char *src) {
+    if (!src)
+        return NULL;
+    size_t n = strlen(src) + 1;
+    memcpy(*cursor, src, n);
+    const char *copy = *cursor;
+    *cursor += n;
+    return copy;
+}
+
+static const char *or_empty(const char *s) {
+    return s ? s : "";
+}
+
+/* One allocation holding the row and its strings, shaped for the insert
+ * (defaults applied, confidence clamped so the table's CHECKs hold). */
+static struct store_item *item_from_row(const struct history_row *row) {
+    char *guardrails = row->guardrails ? json_dumps(row->guardrails, JSON_COMPACT) : NULL;
+    /* The required texts default to "" (NOT NULL columns), the optional
+     * ones stay NULL. */
+    const char *text[] = {
+        or_empty(row->original_idea),
+        or_empty(row->context),
+        or_empty(row->improved_prompt),
+        or_empty(row->role),
+        or_empty(row->directive),
+        or_empty(row->framework),
+        guardrails ? guardrails : "[]",
+        row->reasoning,
+        row->backend ? row->backend : "zero-shot",
+        row->provider,
+        row->model,
+        row->client,
+    };
+    enum { N_TEXT = sizeof text / sizeof *text };
+    size_t bytes = 0;
+    for (size_t i = 0; i < N_TEXT; i++)
+        bytes += opt_len(text[i]);
+    struct store_item *it = malloc(sizeof *it + bytes);
+    if (!it) {
+        free(guardrails);
+        return NULL;
+    }
+    memset(it, 0, sizeof *it);
+    char *cur = it->text;
+    const char **dst[N_TEXT] = {&it->idea,      &it->context,   &it->prompt,     &it->role,
+                                &it->directive, &it->framework, &it->guardrails, &it->reasoning,
+                                &it->backend,   &it->provider,  &it->model,      &it->client};
+    for (size_t i = 0; i < N_TEXT; i++)
+        *dst[i] = copy_text(&cur, text[i]);
+    free(guardrails);
+    it->has_conf = row->has_confidence && !isnan(row->confidence);
+    it->conf = it->has_conf ? fmin(1.0, fmax(0.0, row->confidence)) : 0.0;
+    it->latency = row->latency_ms;
+    it->parent = row->parent_id;
+    it->ptok = row->prompt_tokens;
+    it->ctok = row->completion_tokens;
+    store_time_format(row->timestamp > 0 ? row->timestamp : (int64_t)time(NULL), it->ts);
+    return it;
+}
+
+/* Whether a row may be queued now; counts it as dropped when not. Decides
+ * the trial row of a half-open circuit. Caller holds mu. */
+static bool admit_locked(struct store *s, int64_t id) {
+    if (s->queued_rows >= LIMIT_STORE_QUEUE_ROWS) {
+        if (s->dropped++ % 1000 == 0)
+            log_warn("history: the write queue is full (%d rows): rows are being dropped",
+                     LIMIT_STORE_QUEUE_ROWS);
+        return false;
+    }
+    if (s->circuit_open) {
+        if (now_ms() < s->open_until_ms || s->trial_id != 0) {
+            s->dropped++;
+            return false;
+        }
+        s->trial_id = id; /* this row is queued: the trial will happen */
+        log_info("history: the circuit breaker's pause is over; trying one write");
+    }
+    return true;
+}
+
+int64_t store_record(struct store *s, const struct history_row *row) {
+    if (!s || s->closing)
+        return 0;
+    struct store_item *it = item_from_row(row);
+    uv_mutex_lock(&s->mu);
+    if (!it) {
+        s->dropped++;
+        uv_mutex_unlock(&s->mu);
+        return 0;
+    }
+    int64_t id = s->next_id;
+    if (!admit_locked(s, id)) {
+        uv_mutex_unlock(&s->mu);
+        free(it);
+        return 0;
+    }
+    s->next_id++;
+    it->id = id;
+    s->queued_rows++;
+    enqueue_locked(s, it);
+    uv_mutex_unlock(&s->mu);
+    s->handed_id = id;
+    return id;
+}
+
+/* ===================================================================== */
+/* Read-your-writes                                                      */
+/* ===================================================================== */
+
+void store_when_written(struct store *s, void (*fn)(struct store *s, void *arg, bool ok),
+                        void *arg) {
+    if (s->closing) {
+        fn(s, arg, false);
+        return;
+    }
+    uv_mutex_lock(&s->mu);
+    bool ready = s->processed_id >= s->handed_id && !s->waits;
+    uv_mutex_unlock(&s->mu);
+    if (ready) {
+        fn(s, arg, true);
+        return;
+    }
+    struct store_wait *w = malloc(sizeof *w);
+    if (!w) {
+        fn(s, arg, false);
+        return;
+    }
+    *w = (struct store_wait){.need = s->handed_id, .fn = fn, .arg = arg};
+    if (s->waits_tail)
+        s->waits_tail->next = w;
+    else
+        s->waits = w;
+    s->waits_tail = w;
+}
+
+/* Starts the parked reads whose writes are done (all of them, failed,
+ * when the store is closing). */
+static void run_waits(struct store *s, bool closing) {
+    uv_mutex_lock(&s->mu);
+    int64_t processed = s->processed_id;
+    uv_mutex_unlock(&s->mu);
+    while (s->waits && (closing || s->waits->need <= processed)) {
+        struct store_wait *w = s->waits;
+        s->waits = w->next;
+        if (!s->waits)
+            s->waits_tail = NULL;
+        w->fn(s, w->arg, !closing);
+        free(w);
+    }
+}
+
+/* Finished operations: their callbacks run here, on the loop. */
+static void run_done(struct store *s) {
+    uv_mutex_lock(&s->mu);
+    struct store_op *op = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    uv_mutex_unlock(&s->mu);
+    while (op) {
+        struct store_op *next = op->next;
+        if (op->cb) {
+            json_t *result = op->code == 0 ? op->result : NULL;
+            op->result = op->code == 0 ? NULL : op->result;
+            op->cb(op->arg, result, op->code, op->msg);
+        }
+        op_free(op);
+        op = next;
+    }
+}
+
+static void on_async(uv_async_t *h) {
+    struct store *s = h->data;
+    run_done(s);
+    run_waits(s, false);
+}
+
+/* ===================================================================== */
+/* The writer thread                                                     */
+/* ===================================================================== */
+
+/* Posts a finished operation to the loop. */
+static void writer_complete(struct store *s, struct store_op *op) {
+    op->next = NULL;
+    uv_mutex_lock(&s->mu);
+    if (s->done_tail)
+        s->done_tail->next = op;
+    else
+        s->done_head = op;
+    s->done_tail = op;
+    uv_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+}
+
+static void op_fail(struct store_op *op, int code, const char *msg) {
+    op->code = code;
+    snprintf(op->msg, sizeof op->msg, "%s", msg);
+}
+
+/* Makes sure the writer has a connection, reopening after a failure. */
+static int writer_ensure_db(struct store *s, char *err, size_t errlen) {
+    if (s->db)
+        return 0;
+    enum open_result r = writer_open(s, err, errlen);
+    if (r == OPEN_OK) {
+        log_info("history database %s is open again", s->path);
+        return 0;
+    }
+    uv_mutex_lock(&s->mu);
+    s->db_unavailable = true;
+    uv_mutex_unlock(&s->mu);
+    return -1;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v) {
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_int_or_null(sqlite3_stmt *st, int i, long long v, long long min) {
+    if (v >= min)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Runs a prepared statement to completion. */
+static int step_done(sqlite3_stmt *st) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int insert_one(sqlite3_stmt *st, const struct store_item *it) {
+    sqlite3_bind_int64(st, 1, it->id);
+    sqlite3_bind_text(st, 2, it->ts, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 3, it->idea);
+    bind_text_or_null(st, 4, it->context);
+    bind_text_or_null(st, 5, it->prompt);
+    bind_text_or_null(st, 6, it->role);
+    bind_text_or_null(st, 7, it->directive);
+    bind_text_or_null(st, 8, it->framework);
+    bind_text_or_null(st, 9, it->guardrails);
+    bind_text_or_null(st, 10, it->backend);
+    if (it->has_conf)
+        sqlite3_bind_double(st, 11, it->conf);
+    else
+        sqlite3_bind_null(st, 11);
+    bind_text_or_null(st, 12, it->reasoning);
+    bind_int_or_null(st, 13, it->latency, 0);
+    bind_text_or_null(st, 14, it->model);
+    bind_text_or_null(st, 15, it->provider);
+    bind_text_or_null(st, 16, it->client);
+    bind_int_or_null(st, 17, it->parent, 1);
+    bind_int_or_null(st, 18, it->ptok, 0);
+    bind_int_or_null(st, 19, it->ctok, 0);
+    return step_done(st);
+}
+
+/* Inserts n rows from `first` in one transaction: stage them, move them
+ * with `move` (plain or OR IGNORE). Returns SQLITE_OK, or the failing
+ * code with msg set (before the rollback, which would reset the
+ * connection's error message). */
+static int insert_txn(struct store *s, sqlite3_stmt *move, struct store_item *first, size_t n,
+                      char *msg, size_t msglen) {
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    struct store_item *it = first;
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++, it = it->next)
+        rc = insert_one(s->stage, it);
+    if (rc == SQLITE_OK)
+        rc = step_done(move);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "DELETE FROM temp.promptd_batch", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        store_sqlite_msg(s->db, rc, "history write failed", msg, msglen);
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "DELETE FROM temp.promptd_batch", NULL, NULL, NULL);
+    }
+    return rc;
+}
+
+/* Breaker bookkeeping after a batch (caller holds mu). */
+static void batch_failed_locked(struct store *s, const char *msg) {
+    s->failures++;
+    s->total_failures++;
+    set_last_error_locked(s, msg);
+    bool was_trial = s->circuit_open;
+    if (s->failures >= STORE_CIRCUIT_FAILURES || was_trial) {
+        s->circuit_open = true;
+        s->open_until_ms = now_ms() + s->pause_ms;
+        s->trial_id = 0;
+        log_error("history: %s; persistence paused for %.1f s after %d consecutive failures "
+                  "(improve keeps answering, with id null)",
+                  msg, (double)s->pause_ms / 1000.0, s->failures);
+    }
+}
+
+static void batch_succeeded_locked(struct store *s) {
+    if (s->circuit_open) {
+        log_info("history: the trial write succeeded; persistence resumed");
+        s->circuit_open = false;
+        s->trial_id = 0;
+    }
+    s->failures = 0;
+}
+
+static void add_totals_locked(struct store *s, struct store_item *first, size_t n) {
+    struct store_item *it = first;
+    for (size_t i = 0; i < n; i++, it = it->next) {
+        s->tot_n++;
+        if (it->has_conf) {
+            s->tot_n_conf++;
+            s->tot_sum_conf += it->conf;
+        }
+        if (it->latency >= 0) {
+            s->tot_n_lat++;
+            s->tot_sum_lat += (double)it->latency;
+        }
+    }
+}
+
+static void refresh_size(struct store *s, bool force) {
+    uint64_t now = now_ms();
+    if (!force && now - s->size_checked_ms < STORE_SIZE_REFRESH_MS)
+        return;
+    s->size_checked_ms = now;
+    int64_t bytes = db_files_size(s->path);
+    uv_mutex_lock(&s->mu);
+    s->file_bytes = bytes;
+    uv_mutex_unlock(&s->mu);
+}
+
+/* How many of the batch's ids exist in the table (after a constraint
+ * failure only: it is one lookup per row). */
+static int64_t count_batch_ids(struct store *s, struct store_item *first, size_t n) {
+    sqlite3_stmt *st = NULL;
+    int64_t found = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM prompt_history WHERE id = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return 0;
+    for (size_t i = 0; i < n; i++, first = first->next) {
+        sqlite3_bind_int64(st, 1, first->id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            found++;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* Writes a batch. A constraint failure (a row the table refuses, or an id
+ * another process took) is retried with OR IGNORE so one bad row does not
+ * sink its batch; anything else fails the batch and feeds the breaker. */
+static void writer_insert_batch(struct store *s, struct store_item *first, size_t n) {
+    char msg[512];
+    size_t inserted = n;
+    int rc = SQLITE_OK;
+    if (writer_ensure_db(s, msg, sizeof msg) != 0) {
+        rc = SQLITE_CANTOPEN;
+    } else {
+        rc = insert_txn(s, s->move, first, n, msg, sizeof msg);
+        if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+            int64_t rows_before = count_batch_ids(s, first, n);
+            rc = insert_txn(s, s->move_ignore, first, n, msg, sizeof msg);
+            inserted = rc == SQLITE_OK ? (size_t)(count_batch_ids(s, first, n) - rows_before) : 0;
+            if (rc == SQLITE_OK)
+                log_warn("history: %zu rows of a batch were refused by the table and skipped",
+                         n - inserted);
+        }
+    }
+    struct store_item *last = first;
+    for (size_t i = 1; i < n; i++)
+        last = last->next;
+    uv_mutex_lock(&s->mu);
+    if (rc == SQLITE_OK) {
+        batch_succeeded_locked(s);
+        s->committed += inserted;
+        add_totals_locked(s, first, n);
+    } else {
+        s->dropped += n;
+        batch_failed_locked(s, msg);
+    }
+    s->processed_id = last->id;
+    s->queued_rows -= n;
+    uv_mutex_unlock(&s->mu);
+    if (rc != SQLITE_OK) {
+        log_warn("%s (%zu rows dropped)", msg, n);
+        writer_close_db(s); /* reopen next time: the cause may be gone by then */
+    } else {
+        s->dirty = true;
+        if (inserted != n)
+            refresh_totals(s);
+        refresh_size(s, false);
+    }
+    uv_async_send(&s->async);
+}
+
+/* While the circuit is open, queued rows are dropped without touching the
+ * disk, except the trial row. Returns true when `it` was dropped. */
+static bool writer_drop_if_open(struct store *s, struct store_item *it) {
+    uv_mutex_lock(&s->mu);
+    bool drop = s->circuit_open && it->id != s->trial_id;
+    if (drop) {
+        s->dropped++;
+        s->processed_id = it->id;
+        s->queued_rows--;
+    }
+    uv_mutex_unlock(&s->mu);
+    return drop;
+}
+
+static void writer_delete_id(struct store *s, struct store_op *op) {
+    char msg[512];
+    sqlite3_stmt *st = NULL;
+    if (writer_ensure_db(s, msg, sizeof msg) != 0) {
+        op_fail(op, STORE_RPC_STORAGE, msg);
+        return;
+    }
+    int rc = sqlite3_prepare_v2(s->db, "DELETE FROM prompt_history WHERE id = ?1", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, op->id);
+        rc = sqlite3_step(st);
+    }
+    int changed = sqlite3_changes(s->db);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        store_sqlite_msg(s->db, rc, "cannot delete the entry", msg, sizeof msg);
+        op_fail(op, STORE_RPC_STORAGE, msg);
+    } else if (changed == 0) {
+        snprintf(op->msg, sizeof op->msg, "No history entry with id %lld.", (long long)op->id);
+        op->code = RPC_NOT_FOUND;
+    } else {
+        op->result = json_pack("{s:i}", "deleted", 1);
+        s->dirty = true;
+        refresh_totals(s);
+    }
+}
+
+/* After range deletes: drop empty rollup rows, and make the deleted text
+ * really gone: FTS5 keeps a deleted row's words in its older segments
+ * until they are merged, so merge them (or clear the index when the table
+ * is empty), then checkpoint so the WAL's copies of the pages go too. */
+static void writer_scrub(struct store *s) {
+    sqlite3_int64 left = 1;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT EXISTS (SELECT 1 FROM prompt_history)", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        left = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    const char *fts = left
+                          ? "INSERT INTO prompt_history_fts(prompt_history_fts) VALUES ('optimize')"
+                          : "INSERT INTO prompt_history_fts(prompt_history_fts) "
+                            "VALUES ('delete-all')";
+    int rc = sqlite3_exec(s->db, "DELETE FROM history_rollup WHERE n <= 0", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, fts, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        log_warn("history: tidying after a delete failed: %s", sqlite3_errmsg(s->db));
+    /* TRUNCATE: the WAL still holds the pages as they were before the
+     * delete; it waits (busy_timeout) for readers, which are short. */
+    if (s->wal &&
+        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
+        log_warn("history: the WAL could not be emptied after a delete: %s; it will be at the "
+                 "next checkpoint",
+                 sqlite3_errmsg(s->db));
+    refresh_totals(s);
+    refresh_size(s, true);
+}
+
+static void writer_job_done(struct store *s, struct store_op *op) {
+    s->jobs_head = op->next;
+    if (!s->jobs_head)
+        s->jobs_tail = NULL;
+    if (op->code == 0) {
+        if (op->deleted > 0)
+            writer_scrub(s);
+        op->result = json_pack("{s:I}", "deleted", (json_int_t)op->deleted);
+        if (op->retention_days >= 0)
+            log_info("retention: deleted %lld history rows older than %ld days",
+                     (long long)op->deleted, op->retention_days);
+    }
+    writer_complete(s, op);
+}
+
+/* One batch of the first range delete. */
+static void writer_job_step(struct store *s) {
+    struct store_op *op = s->jobs_head;
+    char msg[512];
+    sqlite3_stmt *st = NULL;
+    const char *sql = op->before[0]
+                          ? "DELETE FROM prompt_history WHERE id IN (SELECT id FROM prompt_history "
+                            "WHERE timestamp < ?1 LIMIT ?2)"
+                          : "DELETE FROM prompt_history WHERE id IN (SELECT id FROM prompt_history "
+                            "WHERE id <= ?1 ORDER BY id LIMIT ?2)";
+    if (writer_ensure_db(s, msg, sizeof msg) != 0) {
+        op_fail(op, STORE_RPC_STORAGE, msg);
+        writer_job_done(s, op);
+        return;
+    }
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        if (op->before[0])
+            sqlite3_bind_text(st, 1, op->before, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(st, 1, op->id);
+        sqlite3_bind_int(st, 2, STORE_DELETE_BATCH);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(s->db);
+    }
+    int changed = rc == SQLITE_OK ? sqlite3_changes(s->db) : 0;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        store_sqlite_msg(s->db, rc, "cannot delete history entries", msg, sizeof msg);
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        op_fail(op, STORE_RPC_STORAGE, msg);
+        set_last_error(s, msg);
+        writer_job_done(s, op);
+        return;
+    }
+    s->dirty = true;
+    op->deleted += changed;
+    if (changed < STORE_DELETE_BATCH)
+        writer_job_done(s, op);
+}
+
+/* Replaces the live data with the prepared, checked and migrated copy in
+ * one backup step: readers see the old history or the new one. */
+static void writer_restore(struct store *s, struct store_op *op) {
+    char msg[512];
+    sqlite3 *src = NULL;
+    int rc = SQLITE_OK;
+    if (writer_ensure_db(s, msg, sizeof msg) != 0) {
+        op_fail(op, STORE_RPC_STORAGE, msg);
+        return;
+    }
+    rc = sqlite3_open_v2(op->path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_backup *b = sqlite3_backup_init(s->db, "main", src, "main");
+        if (!b) {
+            rc = sqlite3_errcode(s->db);
+        } else {
+            rc = sqlite3_backup_step(b, -1);
+            int frc = sqlite3_backup_finish(b);
+            rc = rc == SQLITE_DONE ? frc : rc;
+        }
+    }
+    if (rc != SQLITE_OK)
+        store_sqlite_msg(s->db, rc, "cannot restore the history", msg, sizeof msg);
+    sqlite3_close(src);
+    unlink(op->path);
+    if (rc != SQLITE_OK) {
+        op_fail(op, STORE_RPC_STORAGE, msg);
+        return;
+    }
+    int64_t max_id = db_max_id(s->db);
+    uv_mutex_lock(&s->mu);
+    if (s->next_id <= max_id)
+        s->next_id = max_id + 1;
+    uv_mutex_unlock(&s->mu);
+    s->dirty = true;
+    refresh_totals(s);
+    refresh_size(s, true);
+    log_info("history restored: %lld rows", (long long)op->rows);
+    op->result = json_pack("{s:I}", "rows", (json_int_t)op->rows);
+}
+
+/* quick_check found damage after start-up: move the file aside and start
+ * a fresh one, with no reader connection left on the old file. */
+static void writer_replace_corrupt(struct store *s, struct store_op *op) {
+    char moved[PATH_MAX + 64], msg[512];
+    store_readers_lock_all(s->readers);
+    writer_close_db(s);
+    int moved_ok = move_aside(s->path, moved, sizeof moved);
+    if (moved_ok == 0)
+        prepare_file(s->path);
+    enum open_result r = writer_open(s, msg, sizeof msg);
+    store_readers_unlock_all(s->readers);
+    if (moved_ok == 0) {
+        log_error("history: the database was corrupt (%s); moved it to %s and started a fresh "
+                  "one (recover rows from the old file with: sqlite3 %s .recover)",
+                  op->msg, moved, moved);
+        uv_mutex_lock(&s->mu);
+        snprintf(s->corrupt_moved_to, sizeof s->corrupt_moved_to, "%s", moved);
+        uv_mutex_unlock(&s->mu);
+    }
+    if (r != OPEN_OK) {
+        log_error("history: %s", msg);
+        set_last_error(s, msg);
+    }
+    op->msg[0] = '\0';
+}
+
+static void writer_run_op(struct store *s, struct store_op *op) {
+    switch (op->kind) {
+    case OP_DELETE_ID:
+        writer_delete_id(s, op);
+        break;
+    case OP_DELETE_RANGE:
+        /* Runs in batches between rows (writer_job_step); answered when
+         * done. */
+        op->next = NULL;
+        if (s->jobs_tail)
+            s->jobs_tail->next = op;
+        else
+            s->jobs_head = op;
+        s->jobs_tail = op;
+        return;
+    case OP_RESTORE:
+        writer_restore(s, op);
+        break;
+    case OP_REPLACE_CORRUPT:
+        writer_replace_corrupt(s, op);
+        break;
+    }
+    writer_complete(s, op);
+}
+
+/* Processes what was taken from the queue, in order: runs of rows become
+ * batches, operations run between them. Frees every item. */
+static void writer_process(struct store *s, struct store_item *items) {
+    while (items) {
+        if (items->op) {
+            struct store_item *it = items;
+            items = it->next;
+            writer_run_op(s, it->op);
+            free(it);
+            continue;
+        }
+        if (writer_drop_if_open(s, items)) {
+            struct store_item *it = items;
+            items = it->next;
+            free(it);
+            uv_async_send(&s->async);
+            continue;
+        }
+        struct store_item *first = items;
+        size_t n = 1;
+        while (n < STORE_BATCH_ROWS && items->next && !items->next->op) {
+            items = items->next;
+            n++;
+        }
+        struct store_item *rest = items->next;
+        writer_insert_batch(s, first, n);
+        for (size_t i = 0; i < n; i++) {
+            struct store_item *next = first->next;
+            free(first);
+            first = next;
+        }
+        items = rest;
+    }
+}
+
+static void writer_checkpoint(struct store *s, int mode) {
+    if (!s->db || !s->wal)
+        return;
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, mode, NULL, NULL);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        log_warn("history checkpoint: %s", sqlite3_errmsg(s->db));
+    s->dirty = false;
+    /* Idle: give the page cache back (the OS keeps the file cached), and
+     * the freed heap to the OS, so a burst does not leave the daemon big. */
+    sqlite3_db_release_memory(s->db);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    refresh_size(s, true);
+}
+
+/* Waits for work; returns the queue's items (maybe none after an idle
+ * timeout) and whether the store is stopping. */
+static struct store_item *writer_take(struct store *s, bool *stop) {
+    uv_mutex_lock(&s->mu);
+    while (!s->head && !s->jobs_head && !s->stop) {
+        if (!s->dirty) {
+            uv_cond_wait(&s->cond, &s->mu);
+        } else if (uv_cond_timedwait(&s->cond, &s->mu,
+                                     (uint64_t)STORE_IDLE_CHECKPOINT_MS * 1000000u) ==
+                   UV_ETIMEDOUT) {
+            break;
+        }
+    }
+    struct store_item *items = s->head;
+    s->head = s->tail = NULL;
+    *stop = s->stop;
+    uv_mutex_unlock(&s->mu);
+    return items;
+}
+
+static void writer_main(void *arg) {
+    struct store *s = arg;
+    for (;;) {
+        bool stop;
+        struct store_item *items = writer_take(s, &stop);
+        if (items)
+            writer_process(s, items);
+        else if (s->dirty && !s->jobs_head)
+            writer_checkpoint(s, SQLITE_CHECKPOINT_PASSIVE); /* idle: a good moment */
+        if (s->jobs_head && stop) {
+            /* Shutting down: rows are flushed, long deletes wait for the
+             * next start (retention runs again then). */
+            op_fail(s->jobs_head, RPC_CANCELLED, "The daemon is stopping.");
+            writer_job_done(s, s->jobs_head);
+        } else if (s->jobs_head) {
+            writer_job_step(s);
+        }
+        if (stop && !items && !s->jobs_head)
+            break;
+    }
+    writer_checkpoint(s, SQLITE_CHECKPOINT_TRUNCATE);
+    writer_close_db(s);
+}
+
+/* ===================================================================== */
+/* Open and close                                                        */
+/* ===================================================================== */
+
+static void store_free(struct store *s) {
+    struct store_item *it = s->head;
+    while (it) {
+        struct store_item *next = it->next;
+        if (it->op)
+            op_free(it->op);
+        free(it);
+        it = next;
+    }
+    store_readers_free(s->readers);
+    uv_cond_destroy(&s->cond);
+    uv_mutex_destroy(&s->mu);
+    free(s->path);
+    free(s);
+}
+
+bool store_ref(struct store *s) {
+    if (s->closing)
+        return false;
+    s->refs++;
+    return true;
+}
+
+void store_unref(struct store *s) {
+    if (--s->refs == 0)
+        store_free(s);
+}
+
+uv_loop_t *store_loop(struct store *s) {
+    return s->loop;
+}
+
+struct store_readers *store_readers_of(struct store *s) {
+    return s->readers;
+}
+
+const char *store_path(const struct store *s) {
+    return s->path;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+    store_unref(h->data);
+}
+
+/* Opens the file for the first time: a non-SQLite file or an unreadable
+ * database is moved aside and replaced, loudly. */
+static int open_initial(struct store *s, char *err, size_t errlen) {
+    char moved[PATH_MAX + 64];
+    if (file_is_foreign(s->path)) {
+        if (move_aside(s->path, moved, sizeof moved) == 0) {
+            log_error("history: %s is not a SQLite database; moved it to %s and started a fresh "
+                      "one",
+                      s->path, moved);
+            snprintf(s->corrupt_moved_to, sizeof s->corrupt_moved_to, "%s", moved);
+        }
+        prepare_file(s->path);
+    }
+    enum open_result r = writer_open(s, err, errlen);
+    if (r == OPEN_CORRUPT && move_aside(s->path, moved, sizeof moved) == 0) {
+        log_error("history: %s is corrupt (%s); moved it to %s and started a fresh one", s->path,
+                  err, moved);
+        snprintf(s->corrupt_moved_to, sizeof s->corrupt_moved_to, "%s", moved);
+        prepare_file(s->path);
+        r = writer_open(s, err, errlen);
+    }
+    if (r == OPEN_FATAL)
+        return -1;
+    if (r != OPEN_OK) {
+        /* Not fatal: improve works without history; the writer retries
+         * and the breaker limits the retries. */
+        log_error("history: %s; history is unavailable until this is fixed", err);
+        s->db_unavailable = true;
+        set_last_error(s, err);
+    }
+    return 0;
+}
+
+static int store_init_sync(struct store *s) {
+    if (uv_mutex_init(&s->mu) != 0)
+        return -1;
+    if (uv_cond_init(&s->cond) != 0) {
+        uv_mutex_destroy(&s->mu);
+        return -1;
+    }
+    return 0;
+}
+
+/* Handles and the thread. On failure the handles that were opened are
+ * closed; their close callbacks drop their references. */
+static int store_start_thread(struct store *s, char *err, size_t errlen) {
+    int rc = uv_async_init(s->loop, &s->async, on_async);
+    if (rc != 0)
+        goto fail;
+    s->async.data = s;
+    s->refs++;
+    if ((rc = uv_timer_init(s->loop, &s->daily)) != 0) {
+        uv_close((uv_handle_t *)&s->async, on_handle_closed);
+        goto fail;
+    }
+    s->daily.data = s;
+    s->refs++;
+    uv_unref((uv_handle_t *)&s->daily); /* retention alone does not keep the daemon up */
+    if ((rc = uv_thread_create(&s->thread, writer_main, s)) != 0) {
+        uv_close((uv_handle_t *)&s->async, on_handle_closed);
+        uv_close((uv_handle_t *)&s->daily, on_handle_closed);
+        goto fail;
+    }
+    s->thread_started = true;
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot start the history writer: %s", uv_strerror(rc));
+    return -1;
+}
+
+static void config_dir_of(const char *config_path, char *out, size_t outlen) {
+    snprintf(out, outlen, "%s", config_path ? config_path : "");
+    char *slash = strrchr(out, '/');
+    if (slash)
+        *(slash == out ? slash + 1 : slash) = '\0';
+    else if (config_path)
+        snprintf(out, outlen, ".");
+}
+
+int store_open(struct daemon *d, const struct config *cfg, struct store **out, char *err,
+               size_t errlen) {
+    char path[PATH_MAX], cdir[PATH_MAX];
+    *out = NULL;
+    config_dir_of(d->config_path, cdir, sizeof cdir);
+    if (store_resolve_path(cfg->sqlite_db_path, d->config_path ? cdir : NULL, path, sizeof path,
+                           err, errlen) != 0)
+        return -1;
+    struct store *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path)) || store_init_sync(s) != 0) {
+        if (s)
+            free(s->path);
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->d = d;
+    s->loop = d->loop;
+    s->refs = 1;
+    s->next_id = 1;
+    s->wal = cfg->sqlite_wal_mode;
+    s->max_page_count = cfg->test_max_page_count;
+    s->pause_ms = cfg->test_circuit_pause_ms > 0 ? (uint64_t)cfg->test_circuit_pause_ms
+                                                 : STORE_CIRCUIT_PAUSE_MS;
+    s->page_size = 4096;
+    if (make_parent_dirs(s->path, err, errlen) != 0) {
+        log_error("history: %s", err);
+        set_last_error(s, err);
+    }
+    check_network_fs(s, s->path);
+    prepare_file(s->path);
+    if (open_initial(s, err, errlen) != 0 || !(s->readers = store_readers_new(s->path)) ||
+        store_start_thread(s, err, errlen) != 0) {
+        if (!s->readers && !err[0])
+            snprintf(err, errlen, "out of memory");
+        writer_close_db(s);
+        s->closing = true;
+        store_unref(s); /* freed now, or when the closed handles' callbacks ran */
+        return -1;
+    }
+    s->file_bytes = db_files_size(s->path);
+    s->handed_id = s->next_id - 1;
+    s->processed_id = s->handed_id;
+    log_info("history database %s (%lld rows)", s->path, (long long)s->tot_n);
+    *out = s;
+    return 0;
+}
+
+/* ---- Maintenance ------------------------------------------------------- */
+
+static void enqueue_retention(struct store *s) {
+    const struct config *cfg = s->d->cfg; /* current: SIGHUP may change it */
+    if (!cfg->sqlite_auto_cleanup || cfg->sqlite_retention_days <= 0)
+        return;
+    struct store_op *op = op_new(OP_DELETE_RANGE, NULL, NULL);
+    if (!op)
+        return;
+    op->retention_days = cfg->sqlite_retention_days;
+    store_time_format((int64_t)time(NULL) - (int64_t)cfg->sqlite_retention_days * 86400,
+                      op->before);
+    enqueue_op(s, op);
+}
+
+static void on_daily(uv_timer_t *t) {
+    enqueue_retention(t->data);
+}
+
+/* The start-up quick_check's verdict. */
+static void on_quick_check(void *arg, json_t *result, int code, const char *message) {
+    struct store *s = arg;
+    if (code != 0) {
+        log_warn("history: the start-up check could not run: %s", message);
+    } else if (!json_is_true(json_object_get(result, "ok"))) {
+        const char *detail = json_string_value(json_object_get(result, "detail"));
+        struct store_op *op = op_new(OP_REPLACE_CORRUPT, NULL, NULL);
+        log_error("history: quick_check failed: %s", detail ? detail : "?");
+        if (op) {
+            snprintf(op->msg, sizeof op->msg, "quick_check: %s", detail ? detail : "?");
+            enqueue_op(s, op);
+        }
+    } else {
+        log_debug("history: quick_check ok");
+    }
+    json_decref(result);
+    store_unref(s);
+}
+
+static int quick_check_job(sqlite3 *db, void *ctx, json_t **result, char *msg, size_t msglen) {
+    return store_q_check(db, result, msg, msglen);
+}
+
+void store_start_maintenance(struct store *s) {
+    if (!s || s->maintenance_started || s->closing)
+        return;
+    s->maintenance_started = true;
+    /* Runs on the thread pool: on a large file the check takes seconds,
+     * and start-up must take milliseconds (docs/schema.md). */
+    if (!s->db_unavailable && store_ref(s))
+        store_job_submit(s, quick_check_job, NULL, NULL, true, on_quick_check, s);
+    enqueue_retention(s);
+    int rc = uv_timer_start(&s->daily, on_daily, STORE_MAINTENANCE_MS, STORE_MAINTENANCE_MS);
+    if (rc != 0)
+        log_warn("history: cannot schedule the daily retention: %s", uv_strerror(rc));
+}
+
+void store_close(struct store *s) {
+    if (!s || s->closing)
+        return;
+    uv_mutex_lock(&s->mu);
+    s->stop = true;
+    uv_cond_signal(&s->cond);
+    size_t pending = s->queued_rows;
+    uv_mutex_unlock(&s->mu);
+    if (pending)
+        log_info("history: writing the %zu queued rows before exit", pending);
+    if (s->readers)
+        store_readers_interrupt_all(s->readers);
+    if (s->thread_started)
+        uv_thread_join(&s->thread); /* flushes the queue, checkpoints, closes */
+    s->closing = true;
+    run_done(s);
+    run_waits(s, true);
+    if (!uv_is_closing((uv_handle_t *)&s->daily))
+        uv_close((uv_handle_t *)&s->daily, on_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&s->async))
+        uv_close((uv_handle_t *)&s->async, on_handle_closed);
+    store_unref(s);
+}
+
+/* ===================================================================== */
+/* Operations from the methods                                           */
+/* ===================================================================== */
+
+void store_delete_id(struct store *s, int64_t id, store_cb cb, void *arg) {
+    struct store_op *op = op_new(OP_DELETE_ID, cb, arg);
+    if (!op)
+        return;
+    op->id = id;
+    enqueue_op(s, op);
+}
+
+void store_delete_before(struct store *s, const char *before, store_cb cb, void *arg) {
+    struct store_op *op = op_new(OP_DELETE_RANGE, cb, arg);
+    if (!op)
+        return;
+    snprintf(op->before, sizeof op->before, "%s", before);
+    enqueue_op(s, op);
+}
+
+void store_delete_all(struct store *s, store_cb cb, void *arg) {
+    struct store_op *op = op_new(OP_DELETE_RANGE, cb, arg);
+    if (!op)
+        return;
+    uv_mutex_lock(&s->mu);
+    op->id = s->next_id - 1; /* every row that exists or was handed out */
+    uv_mutex_unlock(&s->mu);
+    enqueue_op(s, op);
+}
+
+void store_cleanup(struct store *s, long days, store_cb cb, void *arg) {
+    char before[STORE_TS_LEN];
+    store_time_format((int64_t)time(NULL) - (int64_t)days * 86400, before);
+    store_delete_before(s, before, cb, arg);
+}
+
+/* ---- Backup ------------------------------------------------------------ */
+
+static int fsync_path(const char *path, bool dir) {
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static void dir_of(const char *path, char *out, size_t outlen) {
+    snprintf(out, outlen, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (slash)
+        *(slash == out ? slash + 1 : slash) = '\0';
+}
+
+/* Copies src's main database into the file at path with the backup API in
+ * one step (one read transaction on src: a consistent snapshot, while the
+ * writer goes on), then makes the copy a self-contained rollback-journal
+ * file. Returns SQLITE_OK or a code with msg. */
+static int copy_database(sqlite3 *src, const char *path, char *msg, size_t msglen) {
+    sqlite3 *dst = NULL;
+    int rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+        if (!b) {
+            rc = sqlite3_errcode(dst);
+        } else {
+            rc = sqlite3_backup_step(b, -1);
+            int frc = sqlite3_backup_finish(b);
+            rc = rc == SQLITE_DONE ? frc : rc;
+        }
+    }
+    if (rc != SQLITE_OK) {
+        store_sqlite_msg(dst, rc, "cannot copy the database", msg, msglen);
+        sqlite3_close(dst);
+        return rc;
+    }
+    sqlite3_close(dst);
+    /* The copy carries the source's WAL flag in its header; reopen and
+     * switch it to a plain file so it travels as one file. */
+    rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        store_sqlite_msg(dst, rc, "cannot finish the copy", msg, msglen);
+    sqlite3_close(dst);
+    return rc;
+}
+
+static int64_t count_rows(const char *path) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM prompt_history", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* A temporary 0600 file next to `near` (same filesystem: rename is
+ * atomic). Returns 0 with the name in out. */
+static int make_temp(const char *near, const char *tag, char *out, size_t outlen, char *msg,
+                     size_t msglen) {
+    int n = snprintf(out, outlen, "%s.%s-XXXXXX", near, tag);
+    if (n < 0 || (size_t)n >= outlen) {
+        snprintf(msg, msglen, "the path is too long");
+        return -1;
+    }
+    int fd = mkstemp(out); /* mode 0600 */
+    if (fd < 0) {
+        snprintf(msg, msglen, "cannot create a file next to %s: %s", near, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static int backup_job(sqlite3 *src, void *ctx, json_t **result, char *msg, size_t msglen) {
+    const char *path = ctx;
+    char tmp[PATH_MAX + 32], dir[PATH_MAX];
+    struct stat st;
+    if (make_temp(path, "tmp", tmp, sizeof tmp, msg, msglen) != 0)
+        return RPC_INVALID_PARAMS;
+    int rc = copy_database(src, tmp, msg, msglen);
+    int64_t rows = rc == SQLITE_OK ? count_rows(tmp) : -1;
+    dir_of(path, dir, sizeof dir);
+    if (rc == SQLITE_OK && (fsync_path(tmp, false) != 0 || rename(tmp, path) != 0)) {
+        snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
+        rc = SQLITE_CANTOPEN;
+    }
+    if (rc != SQLITE_OK) {
+        unlink(tmp);
+        return STORE_RPC_STORAGE;
+    }
+    fsync_path(dir, true);
+    if (stat(path, &st) != 0)
+        st.st_size = 0;
+    *result = json_pack("{s:s,s:I,s:I}", "path", path, "bytes", (json_int_t)st.st_size, "rows",
+                        (json_int_t)(rows < 0 ? 0 : rows));
+    if (!*result) {
+        snprintf(msg, msglen, "out of memory");
+        return RPC_INTERNAL;
+    }
+    return 0;
+}
+
+void store_backup(struct store *s, const char *path, store_cb cb, void *arg) {
+    char *copy = strdup(path);
+    if (!copy) {
+        cb(arg, NULL, RPC_INTERNAL, "out of memory");
+        return;
+    }
+    store_job_submit(s, backup_job, copy, free, true, cb, arg);
+}
+
+/* ---- Restore ----------------------------------------------------------- */
+
+struct restore_ctx {
+    struct store *s; /* borrowed; the job holds a reference */
+    char *live;      /* owned: the live database's path */
+    int page_size;   /* the live file's: the backup API needs them equal under WAL */
+    char *src;       /* owned: the file to restore */
+    store_cb cb;
+    void *arg;
+};
+
+static void restore_ctx_free(void *p) {
+    struct restore_ctx *c = p;
+    free(c->live);
+    free(c->src);
+    free(c);
+}
+
+/* integrity_check and the schema verdict of the file to restore. */
+static int restore_check_source(sqlite3 *src, const char *path, char *msg, size_t msglen) {
+    sqlite3_stmt *st = NULL;
+    struct migrate_info info;
+    char why[384] = "";
+    int rc = sqlite3_prepare_v2(src, "PRAGMA integrity_check(5)", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *line = (const char *)sqlite3_column_text(st, 0);
+        if (!line || strcmp(line, "ok") != 0)
+            snprintf(why, sizeof why, "it fails the integrity check (%s)", line ? line : "?");
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK)
+        store_sqlite_msg(src, rc, "it cannot be read", why, sizeof why);
+    else if (!why[0] && migrate_inspect(src, (size_t)migrate_latest(), &info, why, sizeof why) != 0)
+        ; /* why says it */
+    else if (!why[0] && info.kind == MIGRATE_EMPTY)
+        snprintf(why, sizeof why, "it holds no prompt history");
+    else if (!why[0] && (info.kind == MIGRATE_NEWER || info.kind == MIGRATE_FOREIGN))
+        ; /* migrate_inspect explained it in why */
+    else if (!why[0])
+        return 0;
+    snprintf(msg, msglen, "%s cannot be restored: %s.", path, why);
+    return RPC_INVALID_PARAMS;
+}
+
+/* Brings the copy to the live file's page size (the backup API cannot copy
+ * between different page sizes into a WAL database) and the current
+ * schema. */
+static int restore_prepare_copy(const char *tmp, int page_size, int64_t *max_id, char *msg,
+                                size_t msglen) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int current = 0;
+    int rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK &&
+        (rc = sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL)) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        current = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_OK && current != page_size) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA page_size = %d; VACUUM", page_size);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        store_sqlite_msg(db, rc, "cannot prepare the restore", msg, msglen);
+        sqlite3_close(db);
+        return STORE_RPC_STORAGE;
+    }
+    if (migrate_run(db, NULL, NULL, msg, msglen) != 0) {
+        sqlite3_close(db);
+        return STORE_RPC_STORAGE;
+    }
+    *max_id = db_max_id(db);
+    sqlite3_close(db);
+    return 0;
+}
+
+/* Thread pool: check the file, copy it next to the live database, migrate
+ * the copy. The live data is untouched until the writer swaps it in. */
+static int restore_prepare_job(sqlite3 *unused, void *ctx, json_t **result, char *msg,
+                               size_t msglen) {
+    struct restore_ctx *c = ctx;
+    sqlite3 *src = NULL;
+    char tmp[PATH_MAX + 32];
+    int64_t max_id = 0;
+    if (access(c->src, R_OK) != 0) {
+        snprintf(msg, msglen, "%s cannot be restored: %s.", c->src, strerror(errno));
+        return RPC_INVALID_PARAMS;
+    }
+    if (file_is_foreign(c->src) || file_size(c->src) == 0) {
+        snprintf(msg, msglen, "%s cannot be restored: it is not a SQLite database.", c->src);
+        return RPC_INVALID_PARAMS;
+    }
+    int rc = sqlite3_open_v2(c->src, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    int code = rc == SQLITE_OK ? restore_check_source(src, c->src, msg, msglen) : 0;
+    if (rc != SQLITE_OK) {
+        store_sqlite_msg(src, rc, "cannot open the file to restore", msg, msglen);
+        code = RPC_INVALID_PARAMS;
+    }
+    if (code == 0 && make_temp(c->live, "restore", tmp, sizeof tmp, msg, msglen) != 0)
+        code = STORE_RPC_STORAGE;
+    if (code == 0 && copy_database(src, tmp, msg, msglen) != SQLITE_OK)
+        code = STORE_RPC_STORAGE;
+    sqlite3_close(src);
+    if (code == 0)
+        code = restore_prepare_copy(tmp, c->page_size, &max_id, msg, msglen);
+    int64_t rows = code == 0 ? count_rows(tmp) : 0;
+    if (code == 0 && !(*result = json_pack("{s:s,s:I,s:I}", "copy", tmp, "max_id",
+                                           (json_int_t)max_id, "rows", (json_int_t)rows))) {
+        snprintf(msg, msglen, "out of memory");
+        code = RPC_INTERNAL;
+    }
+    if (code != 0 && code != RPC_INVALID_PARAMS)
+        unlink(tmp);
+    return code;
+}
+
+/* Loop: the copy is ready. Ids handed out from now on come after the
+ * copy's, so no row recorded after the restore collides with a restored
+ * one; then the writer swaps it in, behind the rows already queued. */
+static void on_restore_prepared(void *arg, json_t *result, int code, const char *message) {
+    struct restore_ctx *c = arg;
+    struct store *s = c->s;
+    if (code != 0) {
+        c->cb(c->arg, NULL, code, message);
+        json_decref(result);
+        return;
+    }
+    const char *copy = json_string_value(json_object_get(result, "copy"));
+    int64_t max_id = json_integer_value(json_object_get(result, "max_id"));
+    struct store_op *op = op_new(OP_RESTORE, c->cb, c->arg);
+    if (op) {
+        op->path = copy ? strdup(copy) : NULL;
+        op->rows = json_integer_value(json_object_get(result, "rows"));
+        uv_mutex_lock(&s->mu);
+        if (s->next_id <= max_id)
+            s->next_id = max_id + 1;
+        uv_mutex_unlock(&s->mu);
+        if (!op->path) {
+            if (copy)
+                unlink(copy);
+            op_free(op);
+            c->cb(c->arg, NULL, RPC_INTERNAL, "out of memory");
+        } else {
+            enqueue_op(s, op);
+        }
+    } else if (copy) {
+        unlink(copy);
+    }
+    json_decref(result);
+}
+
+void store_restore(struct store *s, const char *path, store_cb cb, void *arg) {
+    struct restore_ctx *c = calloc(1, sizeof *c);
+    if (!c || !(c->live = strdup(s->path)) || !(c->src = strdup(path))) {
+        if (c)
+            restore_ctx_free(c);
+        cb(arg, NULL, RPC_INTERNAL, "out of memory");
+        return;
+    }
+    c->s = s;
+    c->page_size = s->page_size;
+    c->cb = cb;
+    c->arg = arg;
+    /* ctx and callback argument are the same struct: it is freed after
+     * on_restore_prepared ran. */
+    store_job_submit(s, restore_prepare_job, c, restore_ctx_free, false, on_restore_prepared, c);
+}
+
+/* ---- Check and health --------------------------------------------------- */
+
+static int check_job(sqlite3 *db, void *ctx, json_t **result, char *msg, size_t msglen) {
+    return store_q_check(db, result, msg, msglen);
+}
+
+void store_check(struct store *s, store_cb cb, void *arg) {
+    store_job_submit(s, check_job, NULL, NULL, true, cb, arg);
+}
+
+void store_get_counters(struct store *s, struct store_counters *out) {
+    uv_mutex_lock(&s->mu);
+    out->pending = s->queued_rows;
+    out->committed = s->committed;
+    out->dropped = s->dropped;
+    out->failures = (uint64_t)s->failures;
+    out->total_failures = s->total_failures;
+    out->processed_id = s->processed_id;
+    out->circuit_open = s->circuit_open;
+    uv_mutex_unlock(&s->mu);
+}
+
+static json_t *opt_string(const char *s) {
+    return s && s[0] ? json_string(s) : json_null();
+}
+
+json_t *store_health(struct store *s) {
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    uv_mutex_lock(&s->mu);
+    const char *status = s->circuit_open                        ? "circuit_open"
+                         : s->db_unavailable || s->failures > 0 ? "unhealthy"
+                                                                : "healthy";
+    uint64_t now = now_ms();
+    int rc = 0;
+    rc |= json_object_set_new(o, "status", json_string(status));
+    rc |= json_object_set_new(o, "path", json_string(s->path));
+    rc |= json_object_set_new(o, "total_records", json_integer(s->tot_n));
+    rc |= json_object_set_new(
+        o, "average_confidence",
+        s->tot_n_conf > 0 ? json_real(round(s->tot_sum_conf / (double)s->tot_n_conf * 1e4) / 1e4)
+                          : json_null());
+    rc |= json_object_set_new(o, "average_latency_ms",
+                              s->tot_n_lat > 0
+                                  ? json_integer(llround(s->tot_sum_lat / (double)s->tot_n_lat))
+                                  : json_null());
+    rc |= json_object_set_new(o, "pending_writes", json_integer((json_int_t)s->queued_rows));
+    rc |= json_object_set_new(o, "dropped_writes", json_integer((json_int_t)s->dropped));
+    rc |= json_object_set_new(o, "failures", json_integer(s->failures));
+    rc |= json_object_set_new(o, "total_failures", json_integer((json_int_t)s->total_failures));
+    rc |= json_object_set_new(o, "committed_writes", json_integer((json_int_t)s->committed));
+    rc |= json_object_set_new(o, "size_bytes", json_integer(s->file_bytes));
+    rc |= json_object_set_new(o, "wal", json_boolean(s->wal));
+    rc |= json_object_set_new(o, "last_error", opt_string(s->last_error));
+    rc |= json_object_set_new(o, "last_error_at", opt_string(s->last_error_at));
+    if (s->circuit_open)
+        rc |= json_object_set_new(
+            o, "retry_in_ms",
+            json_integer(s->open_until_ms > now ? (json_int_t)(s->open_until_ms - now) : 0));
+    if (s->corrupt_moved_to[0])
+        rc |= json_object_set_new(o, "corrupt_moved_to", json_string(s->corrupt_moved_to));
+    if (s->fs_warning[0])
+        rc |= json_object_set_new(o, "warning", json_string(s->fs_warning));
+    uv_mutex_unlock(&s->mu);
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}

@@ -1,0 +1,170 @@
+/* History store: the SQLite database of every improvement (docs/schema.md).
+ *
+ * Threads. The event loop never touches the disk. Rows and write
+ * operations go to one writer thread (its own connection, a bounded queue,
+ * one transaction per batch). Reads run on the libuv thread pool on
+ * read-only connections (store_read.h). Results come back to the loop
+ * through callbacks, each called exactly once, on the loop thread.
+ *
+ * Ids. store_record hands out the id a row WILL have (allocated on the
+ * loop, after the largest id the database has ever used), so `improve` can
+ * answer before the row is on disk. Reads are ordered after writes: a read
+ * issued after store_record returned waits (parked on the loop, no thread
+ * held) until the writer has processed that id. This is read-your-writes.
+ *
+ * Failures. A write that fails (disk full, read-only file, locked, I/O
+ * error) drops its batch and counts it. Five consecutive failed batches
+ * open a circuit breaker: recording stops for five minutes (or
+ * PROMPTD_TEST_CIRCUIT_PAUSE_MS), then the next row is tried alone; its
+ * success closes the circuit. Everything is visible in store_health. */
+#ifndef PROMPTD_STORE_H
+#define PROMPTD_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct daemon;
+struct config;
+struct store;
+
+/* Error codes this module adds to the protocol (docs/schema.md, "Errors";
+ * to be listed in docs/protocol.md). Neither reuses an existing code. */
+#define STORE_RPC_DISABLED  (-32006) /* SQLITE_ENABLED=false: no history */
+#define STORE_KIND_DISABLED "persistence_disabled"
+#define STORE_RPC_STORAGE   (-32007) /* the database failed: disk full, read-only, locked, ... */
+#define STORE_KIND_STORAGE  "storage_error"
+
+/* Breaker numbers, the old backend's. */
+#define STORE_CIRCUIT_FAILURES 5
+#define STORE_CIRCUIT_PAUSE_MS (5 * 60 * 1000)
+
+/* One improvement to record. Every pointer is borrowed for the duration of
+ * store_record only (it copies what it keeps). */
+struct history_row {
+    const char *original_idea;   /* required */
+    const char *context;         /* NULL: "" */
+    const char *improved_prompt; /* required */
+    const char *role;            /* required */
+    const char *directive;       /* required */
+    const char *framework;       /* required */
+    json_t *guardrails;          /* JSON array of strings; NULL: [] */
+    const char *reasoning;       /* NULL: SQL NULL */
+    bool has_confidence;         /* false: confidence is NULL */
+    double confidence;           /* 0..1 (clamped) */
+    long long latency_ms;        /* < 0: unknown (NULL) */
+    const char *backend;         /* "zero-shot" | "few-shot"; NULL: "zero-shot" */
+    const char *provider;        /* NULL: unknown */
+    const char *model;           /* stored as model_version; NULL: unknown */
+    const char *client;          /* NULL: unknown */
+    long long parent_id;         /* <= 0: none */
+    long long prompt_tokens;     /* < 0: unknown */
+    long long completion_tokens; /* < 0: unknown */
+    int64_t timestamp;           /* Unix seconds (UTC); 0: now */
+};
+
+/* Every asynchronous result. result is a new reference the callee owns (or
+ * NULL on error); code is 0 on success, else a protocol error code
+ * (RPC_NOT_FOUND, RPC_INVALID_PARAMS, STORE_RPC_STORAGE, RPC_CANCELLED when
+ * the daemon is stopping, ...) with a sentence in message (borrowed, valid
+ * during the call). For RPC_INVALID_PARAMS the field is the request's only
+ * path-like param. Called on the loop thread, never from inside the
+ * function that started the operation... except when the store refuses at
+ * once (closing), which is still one call. */
+typedef void (*store_cb)(void *arg, json_t *result, int code, const char *message);
+
+/* Opens (creating, checking, migrating) the database and starts the writer
+ * thread. Called by main.c before listening, when SQLITE_ENABLED. The path
+ * is SQLITE_DB_PATH (relative paths are taken from the config file's
+ * directory) or the platform default; its directory is created 0700, the
+ * file 0600. A file that is not SQLite is moved aside to
+ * "<name>.corrupt-<UTC time>" and a fresh database made, loudly. The full
+ * quick_check runs right after listening (store_start_maintenance) on the
+ * thread pool, because on a large file it takes seconds and start-up must
+ * take milliseconds; if it fails, the same move-aside happens then.
+ * Returns -1 with a sentence in err when the daemon must not start: a
+ * database from a newer promptd, or a file that is not a prompt history.
+ * Disk trouble (read-only, full, locked) is not fatal: the store starts
+ * unhealthy and the breaker takes over. *out is owned by the caller and
+ * released with store_close. cfg is read during the call only. */
+int store_open(struct daemon *d, const struct config *cfg, struct store **out, char *err,
+               size_t errlen);
+
+/* Called right after the daemon listens: the background quick_check, the
+ * start-up retention cleanup (SQLITE_AUTO_CLEANUP, SQLITE_RETENTION_DAYS,
+ * on the writer thread, in batches), and a daily timer repeating it. */
+void store_start_maintenance(struct store *s);
+
+/* At shutdown, after the server stopped taking requests and before the
+ * loop's handles are walked closed: writes every queued row (none is lost),
+ * checkpoints, joins the writer, finishes pending operations with
+ * RPC_CANCELLED. The memory goes once the loop has run the close callbacks
+ * and in-flight reads have ended (keep running the loop). NULL is a no-op. */
+void store_close(struct store *s);
+
+/* Queues a copy of row and returns the id it will have, or 0 when it is
+ * not recorded (circuit open, queue full, closing: dropped_writes counts
+ * it). Never blocks on the disk. Loop thread only. */
+int64_t store_record(struct store *s, const struct history_row *row);
+
+/* One history row as the protocol shows it (history.get), after every
+ * write handed out before this call. Used by improve's parent_id.
+ * RPC_NOT_FOUND when there is no such row. */
+void store_get_async(struct store *s, int64_t id, store_cb cb, void *arg);
+
+/* Writes, in order with the rows recorded before them. Results:
+ * {"deleted": N}. delete_id answers RPC_NOT_FOUND when nothing had that id.
+ * delete_before takes "YYYY-MM-DD HH:MM:SS" (UTC, exclusive); delete_all
+ * removes every row recorded before the call (rows recorded while it runs
+ * stay); cleanup removes rows older than `days` days. Range deletes run in
+ * batches so recording never waits long behind them; the deleted text
+ * leaves the full-text index and the file (secure_delete). */
+void store_delete_id(struct store *s, int64_t id, store_cb cb, void *arg);
+void store_delete_before(struct store *s, const char *before, store_cb cb, void *arg);
+void store_delete_all(struct store *s, store_cb cb, void *arg);
+void store_cleanup(struct store *s, long days, store_cb cb, void *arg);
+
+/* db.backup: a consistent copy (online backup API, writes go on) of
+ * everything recorded before the call, written to a temporary file in the
+ * target's directory, made 0600, then renamed to path (absolute).
+ * Result {"path", "bytes", "rows"}. */
+void store_backup(struct store *s, const char *path, store_cb cb, void *arg);
+
+/* db.restore: checks path (a SQLite file, integrity_check, a prompt
+ * history not newer than this promptd), copies and migrates it aside, then
+ * the writer replaces the live data with it in one step; readers see the
+ * old or the new history, never a mix. Ids keep increasing past both.
+ * Result {"rows": N}. Problems with the file are RPC_INVALID_PARAMS. */
+void store_restore(struct store *s, const char *path, store_cb cb, void *arg);
+
+/* db.check: PRAGMA quick_check -> {"ok": bool, "detail": "ok" | problems}. */
+void store_check(struct store *s, store_cb cb, void *arg);
+
+/* health.database, from memory (never waits): status healthy | circuit_open
+ * | unhealthy, path, total_records, average_confidence, average_latency_ms,
+ * pending_writes, dropped_writes, failures and more. New reference. */
+json_t *store_health(struct store *s);
+
+/* Counters for tests and benchmarks (a consistent snapshot). */
+struct store_counters {
+    uint64_t pending;        /* rows queued, not yet processed */
+    uint64_t committed;      /* rows written since open */
+    uint64_t dropped;        /* rows not recorded (breaker, full queue, failed batch) */
+    uint64_t failures;       /* consecutive failed batches */
+    uint64_t total_failures; /* failed batches since open */
+    int64_t processed_id;    /* the largest id the writer has finished with */
+    bool circuit_open;
+};
+void store_get_counters(struct store *s, struct store_counters *out);
+
+/* The resolved database path (borrowed, valid until store_close). */
+const char *store_path(const struct store *s);
+
+/* Resolves the database path as store_open does: SQLITE_DB_PATH (a
+ * leading "~/" is $HOME; relative to config_dir when given) or the
+ * platform default. Returns 0 or -1 with err. */
+int store_resolve_path(const char *configured, const char *config_dir, char *out, size_t outlen,
+                       char *err, size_t errlen);
+
+#endif

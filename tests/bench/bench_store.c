@@ -1,0 +1,622 @@
+/* Benchmark of the history store (DESIGN.md, "Where it must be fast"):
+ *   1. writer rows/s, sustained while a database grows to N rows (default
+ *      1M), per segment of 100k rows, median;
+ *   2. start-up with that database: store_open alone, and promptd from
+ *      exec to a socket that answers, medians of 7 runs;
+ *   3. history.search and stats p50/p99, directly on a read connection and
+ *      through the daemon's socket.
+ * Each figure is printed with its target and the ratio to it, after a
+ * description of the machine. Rows are synthetic but shaped like real
+ * ones (a Zipf vocabulary, ~1.5 KB prompts, one year of timestamps).
+ * Usage: bench_store [--rows N] [--dir DIR] [--promptd PATH] [--keep] */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "promptd_limits.h"
+#include "store.h"
+#include "store_read.h"
+
+#define VOCAB      6000
+#define POOL       4096 /* distinct texts of each kind, combined at random */
+#define SEGMENT    100000
+#define RUNS       7
+#define QUERIES    400
+#define STATS_RUNS 60
+
+/* ---- Deterministic synthetic text -------------------------------------- */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static double rndf(void) {
+    return (double)(rnd() >> 11) / 9007199254740992.0;
+}
+
+static const char *const common_words[] = {
+    "the",          "a",
+    "to",           "and",
+    "of",           "for",
+    "in",           "my",
+    "with",         "about",
+    "write",        "email",
+    "plan",         "list",
+    "explain",      "summarize",
+    "draft",        "create",
+    "help",         "review",
+    "code",         "team",
+    "meeting",      "report",
+    "customer",     "project",
+    "budget",       "landlord",
+    "heater",       "broken",
+    "letter",       "python",
+    "function",     "bug",
+    "database",     "query",
+    "slow",         "marketing",
+    "campaign",     "product",
+    "launch",       "birthday",
+    "party",        "recipe",
+    "dinner",       "travel",
+    "itinerary",    "resume",
+    "interview",    "cover",
+    "essay",        "research",
+    "paper",        "climate",
+    "policy",       "contract",
+    "negotiation",  "salary",
+    "feedback",     "manager",
+    "onboarding",   "documentation",
+    "tutorial",     "lesson",
+    "student",      "teacher",
+    "workout",      "diet",
+    "sleep",        "habit",
+    "garden",       "budgeting",
+    "invoice",      "refund",
+    "complaint",    "apology",
+    "thank",        "invitation",
+    "wedding",      "speech",
+    "presentation", "slides",
+    "roadmap",      "strategy",
+    "analysis",     "data",
+    "chart",        "spreadsheet",
+    "formula",      "security",
+    "password",     "privacy",
+    "backup",       "server",
+    "deploy",       "kubernetes",
+    "docker",       "api",
+    "design",       "logo",
+    "brand",        "story",
+    "poem",         "haiku",
+    "song",
+};
+#define N_COMMON (sizeof common_words / sizeof *common_words)
+
+static char vocab[VOCAB][24];
+static double zipf_cdf[VOCAB];
+
+static void vocab_init(void) {
+    static const char *const syl[] = {"ka",  "lo",  "mi",  "ren", "tas", "vo",  "pel", "dri", "sun",
+                                      "bar", "quo", "zen", "fi",  "gra", "hul", "nox", "tri", "ec"};
+    const size_t ns = sizeof syl / sizeof *syl;
+    for (size_t i = 0; i < VOCAB; i++) {
+        if (i < N_COMMON) {
+            snprintf(vocab[i], sizeof vocab[i], "%s", common_words[i]);
+            continue;
+        }
+        size_t k = i;
+        char w[24] = "";
+        for (int s = 0; s < 3 || k; s++, k /= ns)
+            strncat(w, syl[k % ns], sizeof w - strlen(w) - 1);
+        snprintf(vocab[i], sizeof vocab[i], "%s", w);
+    }
+    double sum = 0;
+    for (size_t i = 0; i < VOCAB; i++)
+        sum += 1.0 / (double)(i + 1);
+    double acc = 0;
+    for (size_t i = 0; i < VOCAB; i++) {
+        acc += 1.0 / (double)(i + 1) / sum;
+        zipf_cdf[i] = acc;
+    }
+}
+
+static const char *zipf_word(void) {
+    double u = rndf();
+    size_t lo = 0, hi = VOCAB - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (zipf_cdf[mid] < u)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return vocab[lo];
+}
+
+static char *make_text(int min_words, int max_words) {
+    int n = min_words + (int)(rnd() % (uint64_t)(max_words - min_words + 1));
+    size_t cap = (size_t)n * 25 + 2, len = 0;
+    char *s = malloc(cap);
+    if (!s)
+        exit(1);
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(s + len, cap - len, "%s%s", i ? " " : "", zipf_word());
+    return s;
+}
+
+static char *ideas[POOL], *contexts[POOL], *prompts[POOL], *reasons[POOL];
+static json_t *guardrails[POOL];
+
+static void pools_init(void) {
+    for (int i = 0; i < POOL; i++) {
+        ideas[i] = make_text(6, 16);
+        contexts[i] = i % 3 ? make_text(0, 30) : strdup("");
+        prompts[i] = make_text(150, 260);
+        reasons[i] = make_text(10, 30);
+        guardrails[i] = json_array();
+        for (int g = 0; g < 3; g++)
+            json_array_append_new(guardrails[i], json_string_nocheck(make_text(4, 9)));
+    }
+}
+
+static void fill_row(struct history_row *row, int64_t ts) {
+    static const char *const providers[] = {"ollama", "ollama",    "ollama",
+                                            "openai", "anthropic", "builtin"};
+    static const char *const models[] = {"llama3.2:3b", "qwen2.5:7b",       "llama3.1:8b",
+                                         "gpt-4o-mini", "claude-3-5-haiku", "builtin"};
+    int p = (int)(rnd() % 6);
+    *row = (struct history_row){
+        .original_idea = ideas[rnd() % POOL],
+        .context = contexts[rnd() % POOL],
+        .improved_prompt = prompts[rnd() % POOL],
+        .role = "Senior technical writer",
+        .directive = "Write the requested document clearly and completely.",
+        .framework = rnd() % 2 ? "CO-STAR" : "RISEN",
+        .guardrails = guardrails[rnd() % POOL],
+        .reasoning = reasons[rnd() % POOL],
+        .has_confidence = rnd() % 10 != 0,
+        .confidence = 0.4 + 0.6 * rndf(),
+        .latency_ms = (long long)(200 + 30000 * pow(rndf(), 3)),
+        .backend = rnd() % 5 ? "zero-shot" : "few-shot",
+        .provider = providers[p],
+        .model = models[p],
+        .client = rnd() % 2 ? "raycast" : "promptctl",
+        .parent_id = -1,
+        .prompt_tokens = 300 + (long long)(rnd() % 400),
+        .completion_tokens = 200 + (long long)(rnd() % 600),
+        .timestamp = ts,
+    };
+}
+
+/* ---- Statistics ---------------------------------------------------------- */
+
+static double now_ms(void) {
+    return (double)uv_hrtime() / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts v and returns its p-quantile (nearest rank). */
+static double quantile(double *v, int n, double p) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    int k = (int)ceil(p * n) - 1;
+    return v[k < 0 ? 0 : k];
+}
+
+static void report(const char *what, double value, const char *unit, double target,
+                   bool higher_is_better) {
+    double ratio = higher_is_better ? value / target : target / value;
+    printf("  %-44s %12.2f %-6s target %s %-10.0f %5.2fx %s\n", what, value, unit,
+           higher_is_better ? ">=" : "<", target, ratio, ratio >= 1.0 ? "ok" : "MISSED");
+}
+
+/* ---- Machine ----------------------------------------------------------- */
+
+static void describe_machine(const char *dir) {
+    struct utsname u;
+    char line[512], cpu[256] = "?";
+    long mem_kb = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            char *c = strchr(line, ':');
+            snprintf(cpu, sizeof cpu, "%.200s", c ? c + 2 : line);
+            cpu[strcspn(cpu, "\n")] = '\0';
+            break;
+        }
+    if (f)
+        fclose(f);
+    f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemTotal: %ld kB", &mem_kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    uname(&u);
+    printf("machine: %s %s %s; cpu: %s x %ld; memory: %.1f GiB\n", u.sysname, u.release, u.machine,
+           cpu, sysconf(_SC_NPROCESSORS_ONLN), (double)mem_kb / 1048576.0);
+    printf("sqlite %s, libuv %s, database directory %s\n", sqlite3_libversion(),
+           uv_version_string(), dir);
+}
+
+/* ---- The store in this process ------------------------------------------ */
+
+struct bench {
+    uv_loop_t loop;
+    struct daemon d;
+    struct config cfg;
+    struct store *s;
+    char dir[256], db[320], sock[320];
+    const char *promptd;
+    long rows;
+};
+
+static int bench_open(struct bench *b, double *ms) {
+    char err[512];
+    double t0 = now_ms();
+    if (uv_loop_init(&b->loop) != 0)
+        return -1;
+    b->d.loop = &b->loop;
+    b->d.cfg = &b->cfg;
+    int rc = store_open(&b->d, &b->cfg, &b->s, err, sizeof err);
+    if (ms)
+        *ms = now_ms() - t0;
+    if (rc != 0)
+        fprintf(stderr, "store_open: %s\n", err);
+    return rc;
+}
+
+static void bench_close(struct bench *b) {
+    store_close(b->s);
+    b->s = NULL;
+    while (uv_loop_alive(&b->loop))
+        uv_run(&b->loop, UV_RUN_ONCE);
+    uv_loop_close(&b->loop);
+}
+
+static void pump(struct bench *b) {
+    uv_run(&b->loop, UV_RUN_NOWAIT);
+}
+
+/* Records b->rows rows as fast as the queue takes them; returns the median
+ * of the per-segment rates (rows/s). */
+static double fill(struct bench *b) {
+    double rates[64];
+    int n_rates = 0;
+    int64_t now = (int64_t)time(NULL), span = 365 * 86400;
+    double seg_start = now_ms();
+    uint64_t seg_committed = 0;
+    struct store_counters c;
+    for (long i = 0; i < b->rows; i++) {
+        struct history_row row;
+        fill_row(&row, now - span + (int64_t)((double)span * (double)i / (double)b->rows));
+        /* Keep the queue below its bound: a full queue would drop rows.
+         * The writer is the bottleneck here, as intended. */
+        while (i % 256 == 0) {
+            store_get_counters(b->s, &c);
+            if (c.pending + 512 < LIMIT_STORE_QUEUE_ROWS)
+                break;
+            pump(b);
+            usleep(500);
+        }
+        if (store_record(b->s, &row) == 0) {
+            fprintf(stderr, "a row was dropped\n");
+            exit(1);
+        }
+        if (i % 1000 == 0) {
+            store_get_counters(b->s, &c);
+            if (c.committed - seg_committed >= SEGMENT && n_rates < 64) {
+                double t = now_ms();
+                rates[n_rates++] = (double)(c.committed - seg_committed) / ((t - seg_start) / 1e3);
+                seg_start = t;
+                seg_committed = c.committed;
+            }
+        }
+    }
+    do {
+        pump(b);
+        usleep(1000);
+        store_get_counters(b->s, &c);
+    } while (c.pending > 0);
+    if (c.committed > seg_committed && n_rates < 64 && c.committed - seg_committed > SEGMENT / 2)
+        rates[n_rates++] = (double)(c.committed - seg_committed) / ((now_ms() - seg_start) / 1e3);
+    if (c.dropped)
+        printf("  (dropped %llu rows)\n", (unsigned long long)c.dropped);
+    printf("  per-%dk-row segment rates (rows/s):", SEGMENT / 1000);
+    for (int i = 0; i < n_rates; i++)
+        printf(" %.0f", rates[i]);
+    printf("\n");
+    return n_rates ? quantile(rates, n_rates, 0.5) : 0;
+}
+
+/* ---- Queries ----------------------------------------------------------- */
+
+/* A query mix: 40% one mid-frequency word, 30% two words, 20% a rare
+ * word, 10% a very common word. */
+static void make_query(char *out, size_t outlen, int i) {
+    int k = i % 10;
+    size_t r1, r2;
+    if (k < 4) {
+        r1 = 30 + rnd() % 470;
+        snprintf(out, outlen, "%s", vocab[r1]);
+    } else if (k < 7) {
+        r1 = 10 + rnd() % 1990;
+        r2 = 10 + rnd() % 1990;
+        snprintf(out, outlen, "%s %s", vocab[r1], vocab[r2]);
+    } else if (k < 9) {
+        r1 = 2000 + rnd() % (VOCAB - 2000);
+        snprintf(out, outlen, "%s", vocab[r1]);
+    } else {
+        r1 = rnd() % 10;
+        snprintf(out, outlen, "%s", vocab[r1]);
+    }
+}
+
+static void bench_direct_queries(struct bench *b) {
+    sqlite3 *db = NULL;
+    char msg[512], q[128];
+    static double t[QUERIES], cls[4][QUERIES];
+    int n_cls[4] = {0};
+    static const char *const cls_names[4] = {"one mid-frequency word", "two words", "one rare word",
+                                             "one very common word"};
+    if (sqlite3_open_v2(b->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        store_read_prepare_db(db) != SQLITE_OK)
+        return;
+    for (int i = 0; i < QUERIES; i++) {
+        json_t *r = NULL;
+        make_query(q, sizeof q, i);
+        double t0 = now_ms();
+        if (store_q_search(db, q, 20, &r, msg, sizeof msg) != 0)
+            fprintf(stderr, "search %s: %s\n", q, msg);
+        t[i] = now_ms() - t0;
+        int k = i % 10 < 4 ? 0 : i % 10 < 7 ? 1 : i % 10 < 9 ? 2 : 3;
+        cls[k][n_cls[k]++] = t[i];
+        json_decref(r);
+    }
+    printf("history.search, direct (store_q_search, limit 20, %d queries):\n", QUERIES);
+    report("p50", quantile(t, QUERIES, 0.5), "ms", 20, false);
+    report("p99", quantile(t, QUERIES, 0.99), "ms", 20, false);
+    for (int k = 0; k < 4; k++)
+        printf("  (%s: p50 %.2f ms, max %.2f ms)\n", cls_names[k], quantile(cls[k], n_cls[k], 0.5),
+               quantile(cls[k], n_cls[k], 1.0));
+
+    static const char *const labels[] = {"stats (all time)", "stats since 7 days ago",
+                                         "stats since 180 days ago, mid-day"};
+    for (int k = 0; k < 3; k++) {
+        char since[STORE_TS_LEN];
+        int64_t now = (int64_t)time(NULL);
+        if (k == 1)
+            store_time_format((now - 7 * 86400) / 86400 * 86400, since);
+        if (k == 2)
+            store_time_format(now - 180 * 86400 + 43210, since);
+        for (int i = 0; i < STATS_RUNS; i++) {
+            json_t *r = NULL;
+            double t0 = now_ms();
+            if (store_q_stats(db, k ? since : NULL, now, &r, msg, sizeof msg) != 0)
+                fprintf(stderr, "stats: %s\n", msg);
+            t[i] = now_ms() - t0;
+            json_decref(r);
+        }
+        printf("%s, direct (%d runs):\n", labels[k], STATS_RUNS);
+        report("p50", quantile(t, STATS_RUNS, 0.5), "ms", 100, false);
+        report("p99", quantile(t, STATS_RUNS, 0.99), "ms", 100, false);
+    }
+    sqlite3_close(db);
+}
+
+/* ---- promptd as a process -------------------------------------------------- */
+
+static int connect_to(const char *path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static pid_t spawn_promptd(struct bench *b) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        dup2(devnull, 1);
+        setenv("LLM_PROVIDER", "builtin", 1);
+        setenv("SQLITE_AUTO_CLEANUP", "false", 1); /* keep the year of rows */
+        setenv("XDG_CONFIG_HOME", b->dir, 1);
+        execl(b->promptd, b->promptd, "--socket", b->sock, "--db", b->db, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_promptd(pid_t pid) {
+    int status;
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+}
+
+/* Sends one request line and reads one response line. */
+static int rpc(int fd, const char *line, char **buf, size_t *cap) {
+    size_t len = strlen(line), got = 0;
+    if (write(fd, line, len) != (ssize_t)len)
+        return -1;
+    for (;;) {
+        if (got + 65536 > *cap) {
+            *cap = (got + 65536) * 2;
+            *buf = realloc(*buf, *cap);
+            if (!*buf)
+                return -1;
+        }
+        ssize_t n = read(fd, *buf + got, *cap - got);
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+        if ((*buf)[got - 1] == '\n')
+            return 0;
+    }
+}
+
+static void bench_daemon(struct bench *b) {
+    double t[RUNS];
+    if (!b->promptd)
+        return;
+    for (int i = 0; i < RUNS; i++) {
+        double t0 = now_ms();
+        pid_t pid = spawn_promptd(b);
+        int fd = -1;
+        while ((fd = connect_to(b->sock)) < 0 && now_ms() - t0 < 10000)
+            usleep(100);
+        t[i] = now_ms() - t0;
+        if (fd >= 0)
+            close(fd);
+        stop_promptd(pid);
+    }
+    printf("promptd start-up, exec to a connectable socket (%d runs):\n", RUNS);
+    report("median", quantile(t, RUNS, 0.5), "ms", 50, false);
+    report("max", quantile(t, RUNS, 1.0), "ms", 50, false);
+
+    pid_t pid = spawn_promptd(b);
+    int fd = -1;
+    double t0 = now_ms();
+    while ((fd = connect_to(b->sock)) < 0 && now_ms() - t0 < 10000)
+        usleep(1000);
+    if (fd < 0) {
+        stop_promptd(pid);
+        return;
+    }
+    char *buf = NULL, q[128], line[512];
+    size_t cap = 0;
+    static double s[QUERIES];
+    for (int i = 0; i < QUERIES; i++) {
+        make_query(q, sizeof q, i);
+        snprintf(line, sizeof line,
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"history.search\",\"params\":"
+                 "{\"query\":\"%s\"}}\n",
+                 i, q);
+        double t1 = now_ms();
+        if (rpc(fd, line, &buf, &cap) != 0)
+            break;
+        s[i] = now_ms() - t1;
+    }
+    printf("history.search through promptd's socket (%d queries, 20 rows each):\n", QUERIES);
+    report("p50", quantile(s, QUERIES, 0.5), "ms", 20, false);
+    report("p99", quantile(s, QUERIES, 0.99), "ms", 20, false);
+    for (int i = 0; i < STATS_RUNS; i++) {
+        double t1 = now_ms();
+        if (rpc(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"stats\"}\n", &buf, &cap) != 0)
+            break;
+        s[i] = now_ms() - t1;
+    }
+    printf("stats through promptd's socket (%d runs):\n", STATS_RUNS);
+    report("p50", quantile(s, STATS_RUNS, 0.5), "ms", 100, false);
+    report("p99", quantile(s, STATS_RUNS, 0.99), "ms", 100, false);
+    free(buf);
+    close(fd);
+    stop_promptd(pid);
+}
+
+/* ---- Main ---------------------------------------------------------------- */
+
+static void usage(void) {
+    fprintf(stderr, "usage: bench_store [--rows N] [--dir DIR] [--promptd PATH] [--keep]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    static struct bench b;
+    bool keep = false;
+    b.rows = 1000000;
+    snprintf(b.dir, sizeof b.dir, "/tmp/promptd-bench-store-XXXXXX");
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--rows") == 0 && i + 1 < argc)
+            b.rows = atol(argv[++i]);
+        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+            snprintf(b.dir, sizeof b.dir, "%s", argv[++i]);
+        else if (strcmp(argv[i], "--promptd") == 0 && i + 1 < argc)
+            b.promptd = argv[++i];
+        else if (strcmp(argv[i], "--keep") == 0)
+            keep = true;
+        else
+            usage();
+    }
+    if (b.rows < SEGMENT)
+        usage();
+    if (strstr(b.dir, "XXXXXX") ? !mkdtemp(b.dir) : mkdir(b.dir, 0700) != 0 && errno != EEXIST) {
+        perror(b.dir);
+        return 1;
+    }
+    snprintf(b.db, sizeof b.db, "%s/history.db", b.dir);
+    snprintf(b.sock, sizeof b.sock, "%s/s.sock", b.dir);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows when redirected too */
+    log_set_level(LOG_WARN);
+    describe_machine(b.dir);
+    vocab_init();
+    pools_init();
+    b.cfg = (struct config){.sqlite_enabled = true,
+                            .sqlite_db_path = b.db,
+                            .sqlite_wal_mode = true,
+                            .sqlite_retention_days = 0};
+
+    struct stat st;
+    bool reuse = stat(b.db, &st) == 0 && st.st_size > 0;
+    if (bench_open(&b, NULL) != 0)
+        return 1;
+    if (!reuse) {
+        printf("writer: %ld rows into a fresh database (one year of timestamps):\n", b.rows);
+        report("rows/s, median of segments", fill(&b), "rows/s", 50000, true);
+    } else {
+        printf("writer: reusing %s (delete it to measure the writer)\n", b.db);
+    }
+    bench_close(&b);
+    stat(b.db, &st);
+    printf("database: %.1f MiB\n", (double)st.st_size / 1048576.0);
+
+    double t[RUNS];
+    for (int i = 0; i < RUNS; i++) {
+        if (bench_open(&b, &t[i]) != 0)
+            return 1;
+        bench_close(&b);
+    }
+    printf("store_open on %ld rows (%d runs):\n", b.rows, RUNS);
+    report("median", quantile(t, RUNS, 0.5), "ms", 50, false);
+    report("max", quantile(t, RUNS, 1.0), "ms", 50, false);
+
+    bench_direct_queries(&b);
+    bench_daemon(&b);
+    if (!keep) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", b.dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", b.dir);
+    } else {
+        printf("kept %s\n", b.dir);
+    }
+    return 0;
+}
