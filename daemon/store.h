@@ -25,16 +25,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol.h"
+
 struct daemon;
 struct config;
 struct store;
 
-/* Error codes this module adds to the protocol (docs/schema.md, "Errors";
- * to be listed in docs/protocol.md). Neither reuses an existing code. */
-#define STORE_RPC_DISABLED  (-32006) /* SQLITE_ENABLED=false: no history */
-#define STORE_KIND_DISABLED "persistence_disabled"
-#define STORE_RPC_STORAGE   (-32007) /* the database failed: disk full, read-only, locked, ... */
-#define STORE_KIND_STORAGE  "storage_error"
+/* The protocol's history error codes (include/protocol.h, docs/protocol.md):
+ * persistence disabled, and a database that failed (disk full, read-only,
+ * locked, ...). */
+#define STORE_RPC_DISABLED  RPC_PERSISTENCE_DISABLED
+#define STORE_KIND_DISABLED KIND_PERSISTENCE_DISABLED
+#define STORE_RPC_STORAGE   RPC_STORAGE_ERROR
+#define STORE_KIND_STORAGE  KIND_STORAGE_ERROR
 
 /* Breaker numbers, the old backend's. */
 #define STORE_CIRCUIT_FAILURES 5

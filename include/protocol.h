@@ -19,6 +19,8 @@ enum rpc_code {
     RPC_BAD_MODEL_OUTPUT = -32003,
     RPC_NOT_FOUND = -32004,
     RPC_OVERLOADED = -32005,
+    RPC_PERSISTENCE_DISABLED = -32006, /* extension: SQLITE_ENABLED=false */
+    RPC_STORAGE_ERROR = -32007,        /* extension: the database failed */
     RPC_CANCELLED = -32800,
 };
 
@@ -35,6 +37,8 @@ enum rpc_code {
 #define KIND_BAD_MODEL_OUTPUT     "bad_model_output"
 #define KIND_NOT_FOUND            "not_found"
 #define KIND_OVERLOADED           "overloaded"
+#define KIND_PERSISTENCE_DISABLED "persistence_disabled"
+#define KIND_STORAGE_ERROR        "storage_error"
 #define KIND_CANCELLED            "cancelled"
 
 #endif
