@@ -139,6 +139,35 @@ $(BUILD)/bench/bench_store: tests/bench/bench_store.c $(DAEMON_OBJS)
 bench-store: $(BUILD)/bench/bench_store $(BUILD)/promptd
 	$(BUILD)/bench/bench_store --rows $(BENCH_ROWS) --promptd $(BUILD)/promptd
 
+# Transport benchmark (tests/bench/bench_rpc.c): ping round trip against a
+# bare Unix-socket ping-pong, pipelined requests/s with 1, 8, 32 clients.
+.PHONY: bench bench-rpc bench-load soak
+$(BUILD)/bench/bench_rpc: tests/bench/bench_rpc.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 $(WARN) $(FEATURES) -o $@ $< -lpthread
+
+bench-rpc: $(BUILD)/bench/bench_rpc $(BUILD)/promptd
+	$(BUILD)/bench/bench_rpc $(BUILD)/promptd
+
+# 1000 concurrent improves against a 1 s backend; health latency meanwhile;
+# RSS idle and loaded (tests/bench/bench_load.py).
+bench-load: $(BUILD)/promptd
+	python3 tests/bench/bench_load.py --build $(BUILD)
+
+# Every benchmark, each printing the machine it ran on. Figures are medians
+# and ratios against a baseline measured in the same run.
+bench: all
+	@$(MAKE) --no-print-directory bench-rpc
+	@$(MAKE) --no-print-directory bench-improve
+	@$(MAKE) --no-print-directory bench-load
+	@$(MAKE) --no-print-directory bench-store
+
+# 10 minutes of mixed load; RSS and fds every 10 s; a PNG chart in
+# $(BUILD)/soak/ when gnuplot is installed; fails on growth.
+SOAK_MINUTES ?= 10
+soak: all
+	PROMPTD_BUILD=$(BUILD) python3 tests/bench/soak.py --minutes $(SOAK_MINUTES) --out $(BUILD)/soak
+
 # improve benchmark (tests/bench/bench_improve.py): latency promptd adds to
 # an LLM call (p50/p99, 1 and 64 clients) and requests/s, against a
 # zero-latency backend, compared with direct requests in the same run.
@@ -271,6 +300,8 @@ help:
 	@echo "make check      both of the above, plus short fuzzing runs, in one run (what CI runs)"
 	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60) each"
 	@echo "make test-valgrind  the integration suite with promptd under valgrind memcheck"
+	@echo "make bench      every benchmark (bench-rpc, bench-improve, bench-load, bench-store)"
+	@echo "make soak       SOAK_MINUTES (10) of mixed load; RSS/fd table and PNG chart"
 	@echo "make bench-improve  latency promptd adds to an LLM call (p50/p99) and requests/s"
 	@echo "make install    install into PREFIX ($(PREFIX)): binaries, man pages and the"
 	@echo "                $(SERVICE) service files (docs/service.md); DESTDIR is honoured"

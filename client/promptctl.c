@@ -89,7 +89,7 @@ int main(int argc, char **argv) {
     int cargc = argc - optind;
     char **cargv = argv + optind;
     if (ctl_wants_help(cargc, cargv)) {
-        printf("usage: %s\n\n%s.\n", cmd->usage, cmd->summary);
+        printf("%s: %s.\n\nusage: %s\n", cmd->name, cmd->summary, cmd->usage);
         return CTL_OK;
     }
     /* Command-level --json, e.g. `promptctl health --json`. */

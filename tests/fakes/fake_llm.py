@@ -896,7 +896,7 @@ IMPLS = {"ollama": Ollama, "openai": OpenAI, "anthropic": Anthropic, "gemini": G
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 256
+    request_queue_size = 4096  # benchmarks open a thousand connections at once
 
     def handle_error(self, request, client_address):
         # Never print tracebacks for connections the client dropped.
@@ -1008,14 +1008,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.out(body)
 
 
+def _readable(sock, timeout):
+    """Whether sock has data or EOF within timeout seconds. poll, not select:
+    select cannot watch fds above 1023, and benchmarks open a thousand."""
+    p = select.poll()
+    p.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(p.poll(timeout * 1000))
+
+
 def _gone(sock):
     """True when the peer has closed (EOF or reset) without reading anything."""
     try:
-        r, _, _ = select.select([sock], [], [], 0)
+        if not _readable(sock, 0):
+            return False
     except (ValueError, OSError):
         return True
-    if not r:
-        return False
     try:
         data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except BlockingIOError:
@@ -1185,9 +1192,9 @@ class FakeLLM:
                 return
             step = min(0.05, rem)
             try:
-                r, _, _ = select.select([sock], [], [], step)
+                r = _readable(sock, step)
             except (ValueError, OSError):
-                r = [sock]
+                r = True
             if r:
                 if _gone(sock):
                     self._disconnected(h, "waiting")
