@@ -18,9 +18,9 @@ from fake_llm import FakeLLM  # noqa: E402
 SECONDS = float(os.environ.get("PROMPTD_CHURN_SECONDS", "60"))
 MAX_CLIENTS = 1000
 CONCURRENT = 8  # MAX_CONCURRENT_REQUESTS below
-# Idle keep-alive connections that libcurl may cache to the backend: at most
-# one per concurrent transfer. They are reuse, not leaks.
-UPSTREAM_CACHE = CONCURRENT
+# Idle keep-alive connections libcurl may cache to the backend: at most
+# MAX_CONCURRENT_REQUESTS + LLM_SPARE_CONNECTIONS (4). Reuse, not leaks.
+UPSTREAM_CACHE = CONCURRENT + 4
 RSS_SLACK_KB = 32 * 1024
 
 
