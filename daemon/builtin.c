@@ -541,6 +541,16 @@ static void prompt_co_star(struct sb *b, const struct draft *t) {
     put_guardrails(b, "Constraints", t->guardrails);
 }
 
+/* The domain's steps as a numbered list. */
+static void put_steps(struct sb *b, const struct domain_spec *d) {
+    for (int i = 0; i < 4 && d->steps[i]; i++) {
+        char num[8] = {(char)('1' + i), '.', ' ', 0};
+        sb_put(b, num);
+        sb_put(b, d->steps[i]);
+        sb_put(b, ".\n");
+    }
+}
+
 static void prompt_risen(struct sb *b, const struct draft *t) {
     put_role(b, t->d);
     sb_put(b, "Instructions: ");
@@ -552,12 +562,7 @@ static void prompt_risen(struct sb *b, const struct draft *t) {
     if (t->ask)
         put_ask(b, t->d);
     sb_put(b, "\nSteps:\n");
-    for (int i = 0; i < 4 && t->d->steps[i]; i++) {
-        char num[8] = {(char)('1' + i), '.', ' ', 0};
-        sb_put(b, num);
-        sb_put(b, t->d->steps[i]);
-        sb_put(b, ".\n");
-    }
+    put_steps(b, t->d);
     sb_put(b, "\nEnd goal: ");
     sb_put(b, t->d->goal);
     sb_put(b, ", given as ");
@@ -577,12 +582,7 @@ static void prompt_chain_of_thought(struct sb *b, const struct draft *t) {
     if (t->ask)
         put_ask(b, t->d);
     sb_put(b, "\nThen reason step by step before you conclude:\n");
-    for (int i = 0; i < 4 && t->d->steps[i]; i++) {
-        char num[8] = {(char)('1' + i), '.', ' ', 0};
-        sb_put(b, num);
-        sb_put(b, t->d->steps[i]);
-        sb_put(b, ".\n");
-    }
+    put_steps(b, t->d);
     sb_put(b, "\nFormat: ");
     sb_put(b, t->d->format);
     sb_put(b, ".\n");
