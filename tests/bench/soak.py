@@ -84,6 +84,7 @@ def chart(rows, out):
         "set terminal png size 900,500; set output '%s';"
         "set title 'promptd soak: RSS and open fds'; set xlabel 'seconds';"
         "set ylabel 'RSS (kB)'; set y2label 'open fds'; set y2tics; set ytics nomirror;"
+        "set y2range [0:*]; set yrange [0:*];"
         "plot '%s' using 1:2 with linespoints title 'RSS kB' axes x1y1,"
         "'%s' using 1:3 with linespoints title 'fds' axes x1y2" % (png, data, data))
     subprocess.run(["gnuplot", "-e", script], check=True)
