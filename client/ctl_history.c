@@ -167,7 +167,7 @@ static int history_args(int argc, char **argv, json_t *params) {
     static const char *const keys[] = {NULL, "offset", "backend", "provider", "since", "until"};
     int opt;
     long n;
-    optind = 0; /* 0, not 1: glibc then re-reads the ordering flags of optstring */
+    ctl_getopt_reset();
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
         if (opt == 'n' || opt == O_OFFSET) {
@@ -321,7 +321,7 @@ static void print_snippet(const struct ctl *c, const char *snippet, int width) {
 static int cmd_search(struct ctl *c, int argc, char **argv) {
     long limit = 20;
     int opt;
-    optind = 0; /* 0, not 1: glibc then re-reads the ordering flags of optstring */
+    ctl_getopt_reset();
     opterr = 0;
     while ((opt = getopt(argc, argv, "n:")) != -1) {
         if (opt != 'n' || !parse_long(optarg, 1, CTL_PAGE_MAX, &limit))
@@ -583,7 +583,7 @@ static int cmd_export(struct ctl *c, int argc, char **argv) {
     };
     const char *format = "jsonl", *output = NULL;
     int opt;
-    optind = 0; /* 0, not 1: glibc then re-reads the ordering flags of optstring */
+    ctl_getopt_reset();
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "f:o:", longopts, NULL)) != -1) {
         if (opt == 'f')

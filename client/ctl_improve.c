@@ -127,7 +127,7 @@ static int ctl_improve_args(int argc, char **argv, struct improve_opts *o) {
         {NULL, 0, NULL, 0},
     };
     int opt;
-    optind = 1;
+    ctl_getopt_reset();
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
         switch (opt) {

@@ -1,6 +1,7 @@
 /* promptctl's connection to the daemon: one socket, newline-delimited
  * JSON-RPC, blocking I/O (a client has nothing else to do meanwhile). */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,15 @@ void ctl_print_json(const struct ctl *c, json_t *value) {
         puts(text);
         free(text);
     }
+}
+
+void ctl_getopt_reset(void) {
+#if defined(__APPLE__) || defined(__FreeBSD__)
+    optreset = 1;
+    optind = 1;
+#else
+    optind = 0; /* 0, not 1: glibc re-reads optstring and permutes again */
+#endif
 }
 
 bool ctl_wants_help(int argc, char **argv) {

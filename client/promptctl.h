@@ -70,6 +70,10 @@ extern const struct ctl_command ctl_service_commands[]; /* ctl_service.c */
  * service is installed, how to install it when not (ctl_service.c). */
 void ctl_service_print_advice(const char *socket_path);
 
+/* Makes getopt_long parse a command's own argv from the start, with
+ * options allowed after operands (`improve IDEA -c CONTEXT`). */
+void ctl_getopt_reset(void);
+
 /* True when argv holds -h or --help; commands print their usage then. */
 bool ctl_wants_help(int argc, char **argv);
 

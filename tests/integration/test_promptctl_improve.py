@@ -47,6 +47,17 @@ class PromptctlImprove(unittest.TestCase):
         body = json.dumps(self.fake.requests()[-1]["body"])
         self.assertIn("email my landlord about the heater", body)
 
+    def test_options_after_the_idea(self):
+        # Regression: options after the idea were taken as words of the idea.
+        r = self.ctl("improve", "email my landlord", "-c", "third time this winter", "--json",
+                     "--no-stream")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["improved_prompt"], PROMPT)
+        body = json.dumps(self.fake.requests()[-1]["body"])
+        self.assertIn("email my landlord", body)
+        self.assertIn("third time this winter", body)
+        self.assertNotIn("-c third time", body)
+
     def test_idea_from_stdin_with_context(self):
         for args in (["improve", "-", "-c", "a toddler lives here"],
                      ["improve", "--context", "a toddler lives here"]):
