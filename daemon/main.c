@@ -171,8 +171,6 @@ static void on_server_stopped(struct daemon *d) {
     uv_close((uv_handle_t *)&m->sig_term, NULL);
     uv_close((uv_handle_t *)&m->sig_int, NULL);
     uv_close((uv_handle_t *)&m->sig_hup, NULL);
-    /* Modules stop here (their transfers, writer thread) before the loop
-     * ends. */
     methods_improve_stop(d); /* aborts upstream transfers, closes curl's handles */
     uv_walk(d->loop, close_any_handle, NULL);
 }
