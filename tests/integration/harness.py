@@ -41,6 +41,9 @@ def _sanitized():
 SANITIZED = _sanitized()
 # Start-up and answers are slower under valgrind.
 SLOW = 10 if VALGRIND else 1
+# RSS tells something only without a memory tool: ASan's quarantine and
+# valgrind's own bookkeeping keep freed memory (both check leaks instead).
+RSS_MEANINGFUL = not SANITIZED and not VALGRIND
 
 
 def base_env(home):
