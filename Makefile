@@ -154,13 +154,11 @@ bench-rpc: $(BUILD)/bench/bench_rpc $(BUILD)/promptd
 bench-load: $(BUILD)/promptd
 	python3 tests/bench/bench_load.py --build $(BUILD)
 
-# Every benchmark, each printing the machine it ran on. Figures are medians
-# and ratios against a baseline measured in the same run.
-bench: all
-	@$(MAKE) --no-print-directory bench-rpc
-	@$(MAKE) --no-print-directory bench-improve
-	@$(MAKE) --no-print-directory bench-load
-	@$(MAKE) --no-print-directory bench-store
+# Every benchmark (tests/bench/report.py): each one's output, then one
+# summary table with the machine. Figures are medians and percentiles next
+# to a baseline measured in the same run, or to the design's target.
+bench: all $(BUILD)/bench/bench_rpc $(BUILD)/bench/bench_store
+	python3 tests/bench/report.py --build $(BUILD) --rows $(BENCH_ROWS)
 
 # 10 minutes of mixed load; RSS and fds every 10 s; a PNG chart in
 # $(BUILD)/soak/ when gnuplot is installed; fails on growth.
