@@ -6,9 +6,14 @@
  *   3. history.search and stats p50/p99, directly on a read connection and
  *      through the daemon's socket.
  * Each figure is printed with its target and the ratio to it, after a
- * description of the machine. Rows are synthetic but shaped like real
- * ones (a Zipf vocabulary, ~1.5 KB prompts, one year of timestamps).
- * Usage: bench_store [--rows N] [--dir DIR] [--promptd PATH] [--keep] */
+ * description of the machine. Rows are synthetic (a Zipf vocabulary, one
+ * year of timestamps) in one of two shapes (--shape):
+ *   wide (default, the original figures): ideas of 6-16 words, prompts of
+ *        150-260 words (~1.5 KB; the top end of real prompts);
+ *   real: ideas of 60-300 characters and prompts of 400-1500 characters,
+ *        uniformly, the range real improvements fall in.
+ * Usage: bench_store [--rows N] [--dir DIR] [--promptd PATH] [--keep]
+ *                    [--shape wide|real] [--writer-only] */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -165,14 +170,29 @@ static char *make_text(int min_words, int max_words) {
     return s;
 }
 
+/* Words until the text is at least a length drawn uniformly from
+ * [min_chars, max_chars] (the last word may overshoot it slightly). */
+static char *make_text_chars(size_t min_chars, size_t max_chars) {
+    size_t want = min_chars + (size_t)(rnd() % (uint64_t)(max_chars - min_chars + 1));
+    size_t cap = want + 32, len = 0;
+    char *s = malloc(cap);
+    if (!s)
+        exit(1);
+    s[0] = '\0';
+    while (len < want)
+        len += (size_t)snprintf(s + len, cap - len, "%s%s", len ? " " : "", zipf_word());
+    return s;
+}
+
 static char *ideas[POOL], *contexts[POOL], *prompts[POOL], *reasons[POOL];
 static json_t *guardrails[POOL];
+static bool real_shape; /* --shape real */
 
 static void pools_init(void) {
     for (int i = 0; i < POOL; i++) {
-        ideas[i] = make_text(6, 16);
+        ideas[i] = real_shape ? make_text_chars(60, 300) : make_text(6, 16);
         contexts[i] = i % 3 ? make_text(0, 30) : strdup("");
-        prompts[i] = make_text(150, 260);
+        prompts[i] = real_shape ? make_text_chars(400, 1500) : make_text(150, 260);
         reasons[i] = make_text(10, 30);
         guardrails[i] = json_array();
         for (int g = 0; g < 3; g++)
@@ -545,13 +565,14 @@ static void bench_daemon(struct bench *b) {
 /* ---- Main ---------------------------------------------------------------- */
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_store [--rows N] [--dir DIR] [--promptd PATH] [--keep]\n");
+    fprintf(stderr, "usage: bench_store [--rows N] [--dir DIR] [--promptd PATH] [--keep] "
+                    "[--shape wide|real] [--writer-only]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     static struct bench b;
-    bool keep = false;
+    bool keep = false, writer_only = false;
     b.rows = 1000000;
     snprintf(b.dir, sizeof b.dir, "/tmp/promptd-bench-store-XXXXXX");
     for (int i = 1; i < argc; i++) {
@@ -563,6 +584,11 @@ int main(int argc, char **argv) {
             b.promptd = argv[++i];
         else if (strcmp(argv[i], "--keep") == 0)
             keep = true;
+        else if (strcmp(argv[i], "--writer-only") == 0)
+            writer_only = true;
+        else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc &&
+                 (strcmp(argv[i + 1], "wide") == 0 || strcmp(argv[i + 1], "real") == 0))
+            real_shape = strcmp(argv[++i], "real") == 0;
         else
             usage();
     }
@@ -579,6 +605,16 @@ int main(int argc, char **argv) {
     describe_machine(b.dir);
     vocab_init();
     pools_init();
+    printf("rows: %s shape\n", real_shape ? "real (ideas 60-300 chars, prompts 400-1500 chars)"
+                                          : "wide (ideas 6-16 words, prompts 150-260 words)");
+    {
+        double li = 0, lp = 0;
+        for (int i = 0; i < POOL; i++) {
+            li += (double)strlen(ideas[i]);
+            lp += (double)strlen(prompts[i]);
+        }
+        printf("  mean idea %.0f chars, mean prompt %.0f chars\n", li / POOL, lp / POOL);
+    }
     b.cfg = (struct config){.sqlite_enabled = true,
                             .sqlite_db_path = b.db,
                             .sqlite_wal_mode = true,
@@ -597,6 +633,8 @@ int main(int argc, char **argv) {
     bench_close(&b);
     stat(b.db, &st);
     printf("database: %.1f MiB\n", (double)st.st_size / 1048576.0);
+    if (writer_only)
+        goto done;
 
     double t[RUNS];
     for (int i = 0; i < RUNS; i++) {
@@ -610,6 +648,7 @@ int main(int argc, char **argv) {
 
     bench_direct_queries(&b);
     bench_daemon(&b);
+done:
     if (!keep) {
         char cmd[400];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", b.dir);

@@ -462,11 +462,16 @@ class Failures(HistoryTestCase):
 
     def test_circuit_breaker_full_disk(self):
         d = builtin_daemon()
-        prepare(d)  # how big is an empty database?
-        pages = os.path.getsize(db_path(d.home)) // 4096
+        prepare(d)  # how big is an empty database, in its own pages?
+        con = sqlite3.connect(db_path(d.home))
+        pages, page_size = (con.execute("PRAGMA " + p).fetchone()[0]
+                            for p in ("page_count", "page_size"))
+        con.close()
         d.cleanup()
+        # 64 KiB of room (new databases have 16 KiB pages): a small row fits,
+        # a 96 KB one does not.
         big = "lots of context " * 6000
-        with builtin_daemon(PROMPTD_TEST_MAX_PAGE_COUNT=pages + 30,
+        with builtin_daemon(PROMPTD_TEST_MAX_PAGE_COUNT=pages + 65536 // page_size,
                             PROMPTD_TEST_CIRCUIT_PAUSE_MS=1000) as d:
             self.breaker(d, lambda i: {"context": big}, lambda: None, 1.0)
             self.assertIn("disk is full", d.log())

@@ -1,0 +1,12 @@
+-- FTS5 keeps the words of the rows inserted in a transaction in an
+-- in-memory hash and writes them out as one new index segment when the
+-- transaction commits, or earlier whenever the hash passes 'hashsize'
+-- bytes (default 1 MiB). The writer inserts up to 4096 rows (several MiB
+-- of text) per transaction, so the default cut each batch into several
+-- small segments, which the automatic merges then rewrote again and again.
+-- 64 MiB: one segment per batch. The hash holds only the current
+-- transaction's words (freed at commit), so memory stays bounded by the
+-- batch; searches and the index format are unchanged, and the setting
+-- lives in prompt_history_fts_config, so older promptd binaries keep
+-- working on the file.
+INSERT INTO prompt_history_fts(prompt_history_fts, rank) VALUES ('hashsize', 67108864);
