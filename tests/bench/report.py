@@ -91,12 +91,14 @@ def store_rows(out):
     rows, section = [], ""
     for line in out.splitlines():
         if line and not line.startswith(" "):
-            section = line.rstrip(":")
+            section = line.split(" (")[0].rstrip(":")
         m = re.match(r"^\s+(.+?)\s+([\d.]+) (\S+)\s+target (\S+) (\S+)\s+([\d.]+)x (\S+)", line)
         if m:
             what, value, unit, cmp, target, ratio, verdict = m.groups()
-            rows.append(("%s: %s" % (section[:48], what), "%s %s" % (value, unit),
-                         "target %s %s (%sx, %s)" % (cmp, target, ratio, verdict)))
+            row = ("%s: %s" % (section, what), "%s %s" % (value, unit),
+                   "target %s %s (%sx, %s)" % (cmp, target, ratio, verdict))
+            if row not in rows:  # bench_store repeats some figures in its recap
+                rows.append(row)
     return rows
 
 
