@@ -2,8 +2,9 @@
  * and avoids its known weaknesses:
  *  - uv_poll_init_socket's result is checked (a failure fails that socket's
  *    transfer instead of leaving curl waiting forever);
- *  - a poll error is passed to curl as CURL_CSELECT_ERR so curl notices a
- *    dead socket at once;
+ *  - a poll error is passed to curl as "readable and writable" so curl
+ *    notices a dead socket at once and still retries a reused connection
+ *    (CURL_CSELECT_ERR alone would fail the transfer outright);
  *  - curl_multi_info_read is drained after every socket_action, because a
  *    transfer can finish by timeout as well as by data;
  *  - no easy handle is removed while curl is running one of our callbacks:
@@ -97,7 +98,14 @@ static void http_poll_cb(uv_poll_t *poll, int status, int events) {
     struct http_sock *s = poll->data;
     int flags = 0;
     if (status < 0) {
-        flags = CURL_CSELECT_ERR;
+        /* libuv reports POLLERR (a reset, say) as an error with no events.
+         * CURL_CSELECT_ERR alone makes curl fail the transfer ("select/poll
+         * returned error") without looking at the socket, which skips its
+         * retry of a reused keep-alive connection the server reset just as
+         * the request went out. Readable and writable make curl do the I/O,
+         * find the error itself, and retry on a fresh connection when that
+         * is safe (nothing of the answer arrived). */
+        flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
     } else {
         if (events & (UV_READABLE | UV_DISCONNECT))
             flags |= CURL_CSELECT_IN;
