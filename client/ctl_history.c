@@ -373,6 +373,18 @@ static int cmd_search(struct ctl *c, int argc, char **argv) {
 
 /* ---- rm, cleanup ------------------------------------------------------------ */
 
+/* The answer of history.delete and cleanup: {"deleted": N}. Takes r. */
+static int print_deleted(struct ctl *c, int rc, json_t *r) {
+    if (rc == CTL_OK) {
+        if (c->json)
+            ctl_print_json(c, r);
+        else
+            printf("deleted %lld\n", (long long)json_integer_value(json_object_get(r, "deleted")));
+    }
+    json_decref(r);
+    return rc;
+}
+
 static const char rm_usage[] =
     "promptctl rm ID | --before DATE | --all --yes\n"
     "  ID             delete one entry\n"
@@ -394,14 +406,7 @@ static int cmd_rm(struct ctl *c, int argc, char **argv) {
     else
         return usage_error(rm_usage, "%s", "give an id, --before DATE, or --all --yes");
     int rc = call(c, "history.delete", params, &r);
-    if (rc != CTL_OK)
-        return rc;
-    if (c->json)
-        ctl_print_json(c, r);
-    else
-        printf("deleted %lld\n", (long long)json_integer_value(json_object_get(r, "deleted")));
-    json_decref(r);
-    return CTL_OK;
+    return print_deleted(c, rc, r);
 }
 
 static const char cleanup_usage[] = "promptctl cleanup --days N [--json]\n"
@@ -413,14 +418,7 @@ static int cmd_cleanup(struct ctl *c, int argc, char **argv) {
     if (argc != 3 || strcmp(argv[1], "--days") != 0 || !parse_long(argv[2], 0, 36500, &days))
         return usage_error(cleanup_usage, "%s", "give --days N (0 to 36500)");
     int rc = call(c, "cleanup", json_pack("{s:I}", "days", (json_int_t)days), &r);
-    if (rc != CTL_OK)
-        return rc;
-    if (c->json)
-        ctl_print_json(c, r);
-    else
-        printf("deleted %lld\n", (long long)json_integer_value(json_object_get(r, "deleted")));
-    json_decref(r);
-    return CTL_OK;
+    return print_deleted(c, rc, r);
 }
 
 /* ---- stats ------------------------------------------------------------------ */
