@@ -551,9 +551,11 @@ static void put_steps(struct sb *b, const struct domain_spec *d) {
     }
 }
 
-static void prompt_risen(struct sb *b, const struct draft *t) {
+/* Role, the directive under its framework's label, the request in the
+ * person's words, the context, and the ask-for-inputs line when vague. */
+static void put_opening(struct sb *b, const struct draft *t, const char *label) {
     put_role(b, t->d);
-    sb_put(b, "Instructions: ");
+    sb_put(b, label);
     sb_put(b, t->directive);
     sb_put(b, "\n");
     put_request(b, t->idea);
@@ -561,6 +563,10 @@ static void prompt_risen(struct sb *b, const struct draft *t) {
         put_context(b, "Context: ", t->context);
     if (t->ask)
         put_ask(b, t->d);
+}
+
+static void prompt_risen(struct sb *b, const struct draft *t) {
+    put_opening(b, t, "Instructions: ");
     sb_put(b, "\nSteps:\n");
     put_steps(b, t->d);
     sb_put(b, "\nEnd goal: ");
@@ -572,15 +578,7 @@ static void prompt_risen(struct sb *b, const struct draft *t) {
 }
 
 static void prompt_chain_of_thought(struct sb *b, const struct draft *t) {
-    put_role(b, t->d);
-    sb_put(b, "Task: ");
-    sb_put(b, t->directive);
-    sb_put(b, "\n");
-    put_request(b, t->idea);
-    if (t->context)
-        put_context(b, "Context: ", t->context);
-    if (t->ask)
-        put_ask(b, t->d);
+    put_opening(b, t, "Task: ");
     sb_put(b, "\nThen reason step by step before you conclude:\n");
     put_steps(b, t->d);
     sb_put(b, "\nFormat: ");
@@ -590,15 +588,7 @@ static void prompt_chain_of_thought(struct sb *b, const struct draft *t) {
 }
 
 static void prompt_rtf(struct sb *b, const struct draft *t) {
-    put_role(b, t->d);
-    sb_put(b, "Task: ");
-    sb_put(b, t->directive);
-    sb_put(b, "\n");
-    put_request(b, t->idea);
-    if (t->context)
-        put_context(b, "Context: ", t->context);
-    if (t->ask)
-        put_ask(b, t->d);
+    put_opening(b, t, "Task: ");
     sb_put(b, "Format: ");
     sb_put(b, t->d->format);
     sb_put(b, ".\n");
