@@ -208,24 +208,24 @@ static void method_cleanup(struct rpc_call *call, json_t *params) {
         store_cleanup(s, (long)days, hreq_done, r);
 }
 
-static void method_db_backup(struct rpc_call *call, json_t *params) {
+/* db.backup and db.restore: a file path, then the store operation. */
+static void db_path_op(struct rpc_call *call, json_t *params,
+                       void (*op)(struct store *, const char *, store_cb, void *)) {
     const char *path = NULL;
     struct store *s = need_store(call);
     if (!s || !param_path(call, params, &path))
         return;
     struct hreq *r = hreq_new(call, "path");
     if (r)
-        store_backup(s, path, hreq_done, r);
+        op(s, path, hreq_done, r);
+}
+
+static void method_db_backup(struct rpc_call *call, json_t *params) {
+    db_path_op(call, params, store_backup);
 }
 
 static void method_db_restore(struct rpc_call *call, json_t *params) {
-    const char *path = NULL;
-    struct store *s = need_store(call);
-    if (!s || !param_path(call, params, &path))
-        return;
-    struct hreq *r = hreq_new(call, "path");
-    if (r)
-        store_restore(s, path, hreq_done, r);
+    db_path_op(call, params, store_restore);
 }
 
 static void method_db_check(struct rpc_call *call, json_t *params) {
