@@ -43,6 +43,7 @@ struct main_state {
     struct options opt;
     uv_signal_t sig_term, sig_int, sig_hup;
     struct retired_config *retired;
+    bool socket_from_systemd;
 };
 
 static void usage(FILE *out) {
@@ -250,27 +251,62 @@ static int adopt_socket_name(struct daemon *d, int fd, char *err, size_t errlen)
     return 0;
 }
 
-static int start_server(struct daemon *d) {
+/* Takes the socket (the lock, then the path; or systemd's fd) without
+ * accepting yet: a second daemon stops here, before touching the
+ * database. */
+static int claim_socket(struct main_state *m) {
+    struct daemon *d = &m->d;
     char err[512];
     int fd = sdnotify_listen_fd();
     int rc;
+    m->socket_from_systemd = fd >= 0;
     if (fd >= 0) {
         rc = adopt_socket_name(d, fd, err, sizeof err);
         if (rc == 0)
-            rc = server_start_fd(d, fd, err, sizeof err);
+            rc = server_adopt_fd(d, fd, err, sizeof err);
     } else {
         rc = sockpath_prepare_dir(d->socket_path, err, sizeof err);
         if (rc == 0)
-            rc = server_start(d, d->socket_path, err, sizeof err);
+            rc = server_bind(d, d->socket_path, err, sizeof err);
     }
     if (rc != 0) {
         fprintf(stderr, "promptd: %s\n", err);
         log_error("%s", err);
         return -1;
     }
-    log_info("promptd %s listening on %s%s", PROMPTD_VERSION, d->socket_path,
-             fd >= 0 ? " (socket from systemd)" : "");
     return 0;
+}
+
+static int start_listening(struct main_state *m) {
+    struct daemon *d = &m->d;
+    char err[512];
+    if (server_listen(d, err, sizeof err) != 0) {
+        fprintf(stderr, "promptd: %s\n", err);
+        log_error("%s", err);
+        return -1;
+    }
+    log_info("promptd %s listening on %s%s", PROMPTD_VERSION, d->socket_path,
+             m->socket_from_systemd ? " (socket from systemd)" : "");
+    return 0;
+}
+
+static void free_state(struct main_state *m);
+
+/* Start-up failed after the loop was made: closes what was opened (the
+ * claimed socket is unlinked as its handle closes), says why when err is
+ * set, and returns the exit code. */
+static int stop_early(struct main_state *m, const char *err) {
+    struct daemon *d = &m->d;
+    if (err) {
+        fprintf(stderr, "promptd: %s\n", err);
+        log_error("%s", err);
+    }
+    store_close(d->store);
+    d->store = NULL;
+    uv_walk(d->loop, close_any_handle, NULL);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    free_state(m);
+    return EXIT_RUNTIME;
 }
 
 static void free_state(struct main_state *m) {
@@ -325,30 +361,16 @@ int main(int argc, char **argv) {
      * SQLITE_ENABLED the methods answer persistence_disabled. */
     rpc_register(d, methods_history);
     d->health_database = methods_history_health;
-    if (d->cfg->sqlite_enabled && store_open(d, d->cfg, &d->store, err, sizeof err) != 0) {
-        fprintf(stderr, "promptd: %s\n", err);
-        log_error("%s", err);
-        uv_run(d->loop, UV_RUN_NOWAIT);
-        free_state(m);
-        return EXIT_RUNTIME;
-    }
+    if (!d->socket_path || claim_socket(m) != 0)
+        return stop_early(m, NULL);
+    if (d->cfg->sqlite_enabled && store_open(d, d->cfg, &d->store, err, sizeof err) != 0)
+        return stop_early(m, err);
     /* improve/models and the LLM engine (methods_improve.c). */
-    if (methods_improve_start(d) != 0) {
-        store_close(d->store);
-        d->store = NULL;
-        uv_run(d->loop, UV_RUN_DEFAULT);
-        free_state(m);
-        return EXIT_RUNTIME;
-    }
-
-    if (!d->socket_path || watch_signals(m) != 0 || start_server(d) != 0) {
+    if (methods_improve_start(d) != 0)
+        return stop_early(m, NULL);
+    if (watch_signals(m) != 0 || start_listening(m) != 0) {
         methods_improve_stop(d);
-        store_close(d->store);
-        d->store = NULL;
-        uv_walk(d->loop, close_any_handle, NULL);
-        uv_run(d->loop, UV_RUN_DEFAULT);
-        free_state(m);
-        return EXIT_RUNTIME;
+        return stop_early(m, NULL);
     }
     notify_ready(d);
     store_start_maintenance(d->store); /* quick_check, retention: after listening */

@@ -25,9 +25,9 @@
 #define SHUTDOWN_FLUSH_MS 1000
 
 struct server {
-    struct daemon *d;   /* borrowed */
-    uv_pipe_t listener; /* listener.data == this */
-    bool listening;
+    struct daemon *d;      /* borrowed */
+    uv_pipe_t listener;    /* listener.data == this */
+    bool has_listener;     /* bound or adopted: closing it removes our socket file */
     bool owns_socket_file; /* we bound it: unlink at exit */
     char path[LIMIT_SOCKET_PATH_BYTES];
     int lock_fd;        /* flock on PATH.lock: one daemon per socket; -1 when none */
@@ -186,18 +186,7 @@ static struct server *server_new(struct daemon *d) {
     return srv;
 }
 
-static int server_listen(struct server *srv, char *err, size_t errlen) {
-    /* Far more than a launcher needs; the fd limit is the real bound. */
-    int rc = uv_listen((uv_stream_t *)&srv->listener, 1024, server_on_connection);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", srv->path, uv_strerror(rc));
-        return -1;
-    }
-    srv->listening = true;
-    return 0;
-}
-
-int server_start(struct daemon *d, const char *path, char *err, size_t errlen) {
+int server_bind(struct daemon *d, const char *path, char *err, size_t errlen) {
     struct server *srv = server_new(d);
     if (!srv) {
         snprintf(err, errlen, "out of memory");
@@ -219,12 +208,13 @@ int server_start(struct daemon *d, const char *path, char *err, size_t errlen) {
         return -1;
     }
     srv->owns_socket_file = true;
+    srv->has_listener = true;
     if (chmod(path, 0600) != 0)
         log_warn("cannot chmod 0600 %s: %s", path, strerror(errno));
-    return server_listen(srv, err, errlen);
+    return 0;
 }
 
-int server_start_fd(struct daemon *d, int fd, char *err, size_t errlen) {
+int server_adopt_fd(struct daemon *d, int fd, char *err, size_t errlen) {
     struct server *srv = server_new(d);
     if (!srv) {
         snprintf(err, errlen, "out of memory");
@@ -236,13 +226,30 @@ int server_start_fd(struct daemon *d, int fd, char *err, size_t errlen) {
         snprintf(err, errlen, "cannot use the inherited socket (fd %d): %s", fd, uv_strerror(rc));
         return -1;
     }
-    return server_listen(srv, err, errlen);
+    srv->has_listener = true;
+    return 0;
+}
+
+int server_listen(struct daemon *d, char *err, size_t errlen) {
+    struct server *srv = d->server;
+    /* Far more than a launcher needs; the fd limit is the real bound. */
+    int rc = uv_listen((uv_stream_t *)&srv->listener, 1024, server_on_connection);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", srv->path, uv_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int server_start(struct daemon *d, const char *path, char *err, size_t errlen) {
+    int rc = server_bind(d, path, err, errlen);
+    return rc != 0 ? rc : server_listen(d, err, errlen);
 }
 
 static void server_close_listener(struct server *srv) {
-    if (!srv->listening)
+    if (!srv->has_listener)
         return;
-    srv->listening = false;
+    srv->has_listener = false;
     uv_close((uv_handle_t *)&srv->listener, NULL);
     /* libuv unlinks a path it bound when the handle closes; do it here too,
      * so the promise does not rest on that detail. */

@@ -11,13 +11,21 @@ struct daemon;
 struct conn;
 struct server;
 
-/* Binds path (replacing a stale socket file) and listens. Returns 0, or -1
- * with a sentence in err; 1 when another daemon is live on it (err says
- * which pid). */
-int server_start(struct daemon *d, const char *path, char *err, size_t errlen);
-/* Listens on an inherited, already bound socket (systemd socket activation:
+/* Start-up is two steps so that the socket is claimed (lock taken, path
+ * bound) before the database is opened, and served only after:
+ * server_bind or server_adopt_fd, then server_listen. */
+
+/* Takes PATH.lock and binds path (replacing a stale socket file). Returns
+ * 0, or -1 with a sentence in err; 1 when another daemon is live on it
+ * (err says which pid). */
+int server_bind(struct daemon *d, const char *path, char *err, size_t errlen);
+/* Takes an inherited, already bound socket (systemd socket activation:
  * fd 3). The socket file is not ours: it is never unlinked. */
-int server_start_fd(struct daemon *d, int fd, char *err, size_t errlen);
+int server_adopt_fd(struct daemon *d, int fd, char *err, size_t errlen);
+/* Starts accepting connections on the bound or adopted socket. */
+int server_listen(struct daemon *d, char *err, size_t errlen);
+/* server_bind then server_listen (tests). */
+int server_start(struct daemon *d, const char *path, char *err, size_t errlen);
 
 /* SIGTERM: stops accepting, stops reading requests, lets in-flight calls
  * finish for up to LIMIT_SHUTDOWN_GRACE_MS, cancels the rest, flushes the

@@ -275,6 +275,21 @@ class SocketLifecycleTest(unittest.TestCase):
         finally:
             d.cleanup()
 
+    def test_second_daemon_stops_before_opening_its_database(self):
+        d = Daemon()
+        try:
+            d.start()
+            other_db = os.path.join(d.home, "second", "history.db")
+            env = dict(d.env, SQLITE_DB_PATH=other_db)
+            second = subprocess.run(d.command(), env=env, capture_output=True, text=True,
+                                    timeout=20)
+            self.assertEqual(second.returncode, 1)
+            self.assertIn("already running", second.stderr)
+            self.assertFalse(os.path.exists(other_db), "the socket is claimed first")
+            self.assertEqual(d.stop(), 0)
+        finally:
+            d.cleanup()
+
     def test_path_that_is_not_a_socket_is_refused(self):
         d = Daemon()
         try:
