@@ -44,6 +44,8 @@
 /* The writer waits this long for another process's lock before a write
  * counts as failed. */
 #define STORE_WRITER_BUSY_MS 5000
+/* The first pause before a failed batch is written again (it doubles). */
+#define STORE_RETRY_FIRST_MS 250
 /* The WAL file is truncated back to this size after a checkpoint resets it,
  * so one burst of writes does not keep a large file forever. */
 #define STORE_JOURNAL_LIMIT_BYTES (64 * 1024 * 1024)
@@ -161,6 +163,8 @@ struct store {
     sqlite3_stmt *stage, *move, *move_ignore; /* see store_stage_sql */
     struct store_op *jobs_head, *jobs_tail;
     bool dirty;               /* commits since the last checkpoint */
+    bool flush_failed;        /* a write failed while stopping: drop the rest */
+    uint64_t flush_dropped;   /* rows dropped so, for the last log line */
     uint64_t size_checked_ms; /* when file_bytes was last refreshed */
 };
 
@@ -852,7 +856,7 @@ static int writer_ensure_db(struct store *s, char *err, size_t errlen) {
         return 0;
     enum open_result r = writer_open(s, err, errlen);
     if (r == OPEN_OK) {
-        log_info("history database %s is open again", s->path);
+        log_info("history database %s reopened", s->path);
         return 0;
     }
     uv_mutex_lock(&s->mu);
@@ -1002,26 +1006,51 @@ static int64_t count_batch_ids(struct store *s, struct store_item *first, size_t
     return found;
 }
 
-/* Writes a batch. A constraint failure (a row the table refuses, or an id
- * another process took) is retried with OR IGNORE so one bad row does not
- * sink its batch; anything else fails the batch and feeds the breaker. */
-static void writer_insert_batch(struct store *s, struct store_item *first, size_t n) {
-    char msg[512];
-    size_t inserted = n;
-    int rc = SQLITE_OK;
-    if (writer_ensure_db(s, msg, sizeof msg) != 0) {
-        rc = SQLITE_CANTOPEN;
-    } else {
-        rc = insert_txn(s, s->move, first, n, msg, sizeof msg);
-        if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-            int64_t rows_before = count_batch_ids(s, first, n);
-            rc = insert_txn(s, s->move_ignore, first, n, msg, sizeof msg);
-            inserted = rc == SQLITE_OK ? (size_t)(count_batch_ids(s, first, n) - rows_before) : 0;
-            if (rc == SQLITE_OK)
-                log_warn("history: %zu rows of a batch were refused by the table and skipped",
-                         n - inserted);
-        }
+/* One attempt at writing a batch. A constraint failure (a row the table
+ * refuses, or an id another process took) is retried with OR IGNORE so one
+ * bad row does not sink its batch. Returns SQLITE_OK with *inserted set,
+ * or the failing code with msg set. */
+static int writer_try_batch(struct store *s, struct store_item *first, size_t n, size_t *inserted,
+                            char *msg, size_t msglen) {
+    *inserted = n;
+    if (writer_ensure_db(s, msg, msglen) != 0)
+        return SQLITE_CANTOPEN;
+    int rc = insert_txn(s, s->move, first, n, msg, msglen);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        int64_t rows_before = count_batch_ids(s, first, n);
+        rc = insert_txn(s, s->move_ignore, first, n, msg, msglen);
+        *inserted = rc == SQLITE_OK ? (size_t)(count_batch_ids(s, first, n) - rows_before) : 0;
+        if (rc == SQLITE_OK && *inserted != n)
+            log_warn("history: %zu rows of a batch were refused by the table and skipped",
+                     n - *inserted);
     }
+    return rc;
+}
+
+/* The pause before a failed batch is tried again: it doubles from 250 ms,
+ * and stays under a quarter of the breaker's pause so that a short test
+ * pause keeps the retries short too. */
+static uint64_t retry_delay_ms(const struct store *s, int attempt) {
+    uint64_t delay = (uint64_t)STORE_RETRY_FIRST_MS << (attempt < 8 ? attempt : 8);
+    uint64_t cap = s->pause_ms / 4 > 0 ? s->pause_ms / 4 : 1;
+    return delay < cap ? delay : cap;
+}
+
+/* Sleeps on the writer thread; store_close cuts it short. */
+static void writer_sleep(struct store *s, uint64_t ms) {
+    uint64_t until = now_ms() + ms;
+    uv_mutex_lock(&s->mu);
+    for (uint64_t now; !s->stop && (now = now_ms()) < until;)
+        uv_cond_timedwait(&s->cond, &s->mu, (until - now) * 1000000u);
+    uv_mutex_unlock(&s->mu);
+}
+
+/* Accounts for one attempt at a batch and decides whether its rows are
+ * kept for another. They are dropped (and counted) only when the failures
+ * have opened the circuit breaker or the daemon is stopping: a lock held
+ * for a few seconds, or a disk full for a moment, loses nothing. */
+static bool batch_settle(struct store *s, struct store_item *first, size_t n, int rc,
+                         size_t inserted, const char *msg) {
     struct store_item *last = first;
     for (size_t i = 1; i < n; i++)
         last = last->next;
@@ -1031,29 +1060,60 @@ static void writer_insert_batch(struct store *s, struct store_item *first, size_
         s->committed += inserted;
         add_totals_locked(s, first, n);
     } else {
-        s->dropped += n;
         batch_failed_locked(s, msg);
     }
-    s->processed_id = last->id;
-    s->queued_rows -= n;
-    uv_mutex_unlock(&s->mu);
-    if (rc != SQLITE_OK) {
-        log_warn("%s (%zu rows dropped)", msg, n);
-        writer_close_db(s); /* reopen next time: the cause may be gone by then */
-    } else {
-        s->dirty = true;
-        if (inserted != n)
-            refresh_totals(s);
-        refresh_size(s, false);
+    bool keep = rc != SQLITE_OK && !s->circuit_open && !s->stop;
+    if (!keep) {
+        s->queued_rows -= n;
+        if (rc != SQLITE_OK)
+            s->dropped += n;
     }
+    /* Reads parked behind these rows go on after the first attempt, as
+     * they would have without the retries: they see the file as it is. */
+    s->processed_id = last->id;
+    bool stopping = s->stop;
+    uv_mutex_unlock(&s->mu);
     uv_async_send(&s->async);
+    if (rc != SQLITE_OK && !keep) {
+        log_warn("%s (%zu rows dropped)", msg, n);
+        s->flush_failed = stopping;
+    }
+    return keep;
+}
+
+/* Writes a batch, trying a failed one again after a pause until it is
+ * written or batch_settle gives it up. */
+static void writer_insert_batch(struct store *s, struct store_item *first, size_t n) {
+    for (int attempt = 0;; attempt++) {
+        char msg[512];
+        size_t inserted = 0;
+        int rc = writer_try_batch(s, first, n, &inserted, msg, sizeof msg);
+        bool keep = batch_settle(s, first, n, rc, inserted, msg);
+        if (rc == SQLITE_OK) {
+            s->dirty = true;
+            if (inserted != n)
+                refresh_totals(s);
+            refresh_size(s, false);
+            return;
+        }
+        writer_close_db(s); /* reopen next time: the cause may be gone by then */
+        if (!keep)
+            return;
+        uint64_t delay = retry_delay_ms(s, attempt);
+        log_warn("%s; trying the %zu rows again in %llu ms", msg, n, (unsigned long long)delay);
+        writer_sleep(s, delay);
+    }
 }
 
 /* While the circuit is open, queued rows are dropped without touching the
- * disk, except the trial row. Returns true when `it` was dropped. */
+ * disk, except the trial row; so are the rows left after a write failed
+ * while the daemon was stopping (each batch would wait out the busy timeout
+ * again). Returns true when `it` was dropped. */
 static bool writer_drop_if_open(struct store *s, struct store_item *it) {
     uv_mutex_lock(&s->mu);
-    bool drop = s->circuit_open && it->id != s->trial_id;
+    bool drop = (s->circuit_open && it->id != s->trial_id) || s->flush_failed;
+    if (drop && s->flush_failed)
+        s->flush_dropped++;
     if (drop) {
         s->dropped++;
         s->processed_id = it->id;
@@ -1365,6 +1425,10 @@ static void writer_main(void *arg) {
         if (stop && !items && !s->jobs_head)
             break;
     }
+    if (s->flush_dropped)
+        log_warn("history: %llu more queued rows were dropped without a try: the database "
+                 "could not be written while the daemon was stopping",
+                 (unsigned long long)s->flush_dropped);
     writer_checkpoint(s, SQLITE_CHECKPOINT_TRUNCATE);
     writer_close_db(s);
 }

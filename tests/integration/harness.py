@@ -263,3 +263,16 @@ def promptctl(args, env=None, input=None, timeout=30):
     """Runs build/promptctl; returns CompletedProcess with text output."""
     return subprocess.run([PROMPTCTL] + list(args), env=env, input=input, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def wait_for(predicate, timeout=20, interval=0.05, what="condition"):
+    """Polls predicate until it returns something true, and returns that;
+    fails after timeout seconds (stretched under sanitizers and valgrind)."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("%s not met within %ss" % (what, timeout))
+        time.sleep(interval)

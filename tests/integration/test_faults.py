@@ -38,7 +38,7 @@ import time
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import SANITIZED, SLOW, Daemon
+from harness import SANITIZED, SLOW, Daemon, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
 from fake_llm import DEFAULT_RESULT, FakeLLM, FakeLLMProcess  # noqa: E402
@@ -72,17 +72,6 @@ def rss_kb(pid):
 
 def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def wait_for(predicate, timeout=20, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout * SLOW
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("%s not met within %ss" % (what, timeout))
-        time.sleep(interval)
 
 
 def database(d):
@@ -1124,10 +1113,10 @@ class ExclusiveLock(unittest.TestCase):
         database for 10 s while rows are recorded. improve keeps answering
         at once (with ids: five failures take 25 s of busy waiting, so the
         breaker stays closed), ping and health never wait; a batch that
-        waits out the 5 s busy timeout fails and drops its rows (one or two
-        such batches; health: unhealthy, failures, "locked");
-        once the lock goes, recording resumes and health is healthy. The
-        account of dropped rows is exact; the file is sound."""
+        waits out the 5 s busy timeout fails (health: unhealthy, failures,
+        "locked") and is kept and tried again; once the lock goes every row
+        is written and health is healthy. Nothing is dropped; the file is
+        sound."""
         d = builtin_daemon(PROMPTD_TEST_CIRCUIT_PAUSE_MS=1000)
         try:
             d.start()
@@ -1167,6 +1156,7 @@ class ExclusiveLock(unittest.TestCase):
             missing, h = assert_accounted(self, d, ids, rec.nulls(), db_file(d))
             self.assertEqual(h["failures"], 0)
             self.assertGreaterEqual(h["total_failures"], 1)
+            self.assertEqual(h["dropped_writes"], 0, "a failed batch is tried again, not dropped")
             last = ids[-1]
             self.assertIn("result", d.call("history.get", {"id": last}))
             self.assertEqual(d.stop(), 0)
@@ -1175,6 +1165,37 @@ class ExclusiveLock(unittest.TestCase):
                   "batches, %d rows dropped; ping/health worst %.0f ms"
                   % (len(ids), len(during), h["total_failures"], h["dropped_writes"],
                      worst * 1000))
+        finally:
+            d.cleanup()
+
+
+    def test_sigterm_while_the_database_stays_locked(self):
+        """slow: ~10 s. Rows queue up behind a lock that never goes away,
+        then SIGTERM: the daemon tries once more, gives up after one busy
+        timeout (not one per queued batch), says how many rows it could not
+        write, and exits 0; the file is sound and holds what it held."""
+        d = builtin_daemon()
+        try:
+            d.start()
+            d.call("improve", {"idea": "a row before the lock"})
+            settled(d)
+            blocker = sqlite3.connect(db_file(d), isolation_level=None)
+            blocker.execute("BEGIN EXCLUSIVE")
+            try:
+                rec = Recorder(d, clients=4, window=100, prefix="locked row").start()
+                wait_for(lambda: len(rec.answers) > 2 * 4096 + 100, 30,
+                         what="more than two batches queued")
+                rec.stop()
+                self.assertEqual(rec.errors, [])
+                self.assertEqual(d.stop(timeout=15), 0)
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
+            log = d.log()
+            self.assertIn("rows dropped", log)
+            self.assertIn("dropped without a try", log)
+            self.assertEqual(stored_ids(db_file(d)), {1})
+            self.assertEqual(integrity(db_file(d)), "ok")
         finally:
             d.cleanup()
 

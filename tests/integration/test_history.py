@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from harness import ROOT, Daemon, promptctl
+from harness import ROOT, Daemon, promptctl, wait_for
 
 LEGACY_SQL = os.path.join(ROOT, "tests", "fixtures", "legacy_prompt_history.sql")
 IDEA = "email my landlord about the broken heater"
@@ -53,16 +53,6 @@ def seed_legacy(path, rows):
 
 def ts(seconds_ago):
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - seconds_ago))
-
-
-def wait_for(predicate, timeout=20, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met within %ss" % timeout)
 
 
 def prepare(d):
@@ -418,14 +408,15 @@ class Failures(HistoryTestCase):
 
     def breaker(self, d, fail, repair, pause_s):
         c = d.client()
-        for i in range(5):
-            r = self.improve(c, **fail(i))
-            self.assertIsInstance(r["id"], int)  # accepted: the disk is behind the queue
-            settled(d)
-        h = database(d)
-        self.assertEqual(h["status"], "circuit_open", h)
+        r = self.improve(c, **fail(0))
+        self.assertIsInstance(r["id"], int)  # accepted: the disk is behind the queue
+        # The failed row is kept and tried again, until five failures open
+        # the circuit; then it is dropped.
+        h = wait_for(lambda: (lambda x: x if x["status"] == "circuit_open" else None)(
+            database(d)), 20, what="an open circuit")
         self.assertGreaterEqual(h["failures"], 5)
-        self.assertGreaterEqual(h["dropped_writes"], 5)
+        self.assertEqual(h["dropped_writes"], 1)
+        self.assertEqual(h["pending_writes"], 0)
         self.assertTrue(h["last_error"])
         self.assertEqual(d.call("health")["result"]["status"], "degraded")
         r = self.improve(c)  # improve keeps answering, with id null
