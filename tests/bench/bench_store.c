@@ -6,8 +6,12 @@
  *   3. history.search and stats p50/p99, directly on a read connection and
  *      through the daemon's socket.
  * Each figure is printed with its target and the ratio to it, after a
- * description of the machine. Rows are synthetic (a Zipf vocabulary, one
- * year of timestamps) in one of two shapes (--shape):
+ * description of the machine. Before the writer, its ceilings: the same
+ * rows in :memory: databases (FTS5 alone; the table, indexes and rollup
+ * without FTS; both), so that the writer's figure is also a ratio to what
+ * this machine can do at all with no disk (--writer-only runs them too).
+ * Rows are synthetic (a Zipf vocabulary, one year of timestamps) in one of
+ * two shapes (--shape):
  *   wide (default, the original figures): ideas of 6-16 words, prompts of
  *        150-260 words (~1.5 KB; the top end of real prompts);
  *   real: ideas of 60-300 characters and prompts of 400-1500 characters,
@@ -35,6 +39,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "migrate.h"
 #include "promptd_limits.h"
 #include "store.h"
 #include "store_read.h"
@@ -373,6 +378,290 @@ static double fill(struct bench *b) {
     return n_rates ? quantile(rates, n_rates, 0.5) : 0;
 }
 
+/* ---- Ceilings: the same rows in :memory: --------------------------------- */
+
+/* Why: the writer's figure alone cannot say whether a target is out of
+ * reach of any writer on this machine or only of this one. These are the
+ * costs no writer can avoid, measured in the same run on the same rows
+ * with no disk at all: the writer's figure is read as a ratio to them. */
+
+#define WRITER_TARGET_ROWS_S 50000 /* DESIGN.md */
+/* Rows per transaction: mirrors STORE_BATCH_ROWS in daemon/store.c (not
+ * exported), so a ceiling pays the same per-transaction costs (commit, one
+ * FTS5 segment per batch) as the writer. */
+#define CEILING_BATCH_ROWS 4096
+/* ~49 transactions: a stable median, and a few seconds per ceiling. */
+#define CEILING_MAX_ROWS 200000
+/* Mirrors STORE_NEW_PAGE_SIZE in daemon/store.c: a fresh file's pages. */
+#define CEILING_PAGE_SIZE 16384
+
+/* One row as the writer binds it (item_from_row in daemon/store.c): the
+ * guardrails as compact JSON, the timestamp as text, confidence clamped. */
+struct ceiling_row {
+    struct history_row row;
+    char *guardrails;
+    char ts[STORE_TS_LEN];
+};
+
+struct ceiling_rows {
+    struct ceiling_row *v;
+    long n;
+};
+
+/* A database under measurement. Rows go in through `insert` (bound by
+ * `bind`), then, when `move` is set, the batch is moved with it and the
+ * staging table emptied, exactly like the writer's insert_txn. */
+struct ceiling_db {
+    sqlite3 *db;
+    sqlite3_stmt *insert;
+    sqlite3_stmt *move;
+    void (*bind)(sqlite3_stmt *st, int64_t id, const struct ceiling_row *r);
+};
+
+enum { CEILING_FTS5, CEILING_TABLE, CEILING_BOTH, N_CEILINGS };
+
+static const char *const ceiling_labels[N_CEILINGS] = {
+    "fts5 alone, in memory",
+    "table, indexes and rollup, no FTS, in memory",
+    "both in memory (the full schema)",
+};
+
+struct ceilings {
+    double rate[N_CEILINGS]; /* rows/s, median over the transactions */
+    long rows;
+    int batches;
+};
+
+static void die_sqlite(sqlite3 *db, const char *what) {
+    fprintf(stderr, "ceilings: %s: %s\n", what, db ? sqlite3_errmsg(db) : "out of memory");
+    exit(1);
+}
+
+static void exec_or_die(sqlite3 *db, const char *sql) {
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        die_sqlite(db, sql);
+}
+
+/* The rows the writer will record first: the generator's state is saved
+ * and restored around them, so the writer then draws these same rows
+ * (same pools, same shape, same timestamps over a year of `total`). */
+static struct ceiling_rows ceiling_rows_make(long n, long total) {
+    struct ceiling_rows rows = {.v = calloc((size_t)n, sizeof *rows.v), .n = n};
+    uint64_t saved = rng_state;
+    int64_t now = (int64_t)time(NULL), span = 365 * 86400;
+    if (!rows.v)
+        exit(1);
+    for (long i = 0; i < n; i++) {
+        struct ceiling_row *r = &rows.v[i];
+        fill_row(&r->row, now - span + (int64_t)((double)span * (double)i / (double)total));
+        r->guardrails = json_dumps(r->row.guardrails, JSON_COMPACT);
+        store_time_format(r->row.timestamp, r->ts);
+        r->row.confidence = fmin(1.0, fmax(0.0, r->row.confidence));
+    }
+    rng_state = saved;
+    return rows;
+}
+
+static void ceiling_rows_free(struct ceiling_rows *rows) {
+    for (long i = 0; i < rows->n; i++)
+        free(rows->v[i].guardrails);
+    free(rows->v);
+}
+
+/* The writer's pragmas that still mean something without a file
+ * (writer_pragmas and STORE_NEW_PAGE_SIZE in daemon/store.c). */
+static sqlite3 *memory_db_open(void) {
+    sqlite3 *db = NULL;
+    char sql[64];
+    if (sqlite3_open(":memory:", &db) != SQLITE_OK)
+        die_sqlite(db, "open :memory:");
+    snprintf(sql, sizeof sql, "PRAGMA page_size = %d", CEILING_PAGE_SIZE);
+    exec_or_die(db, sql);
+    exec_or_die(db, "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; "
+                    "PRAGMA temp_store = MEMORY");
+    return db;
+}
+
+static sqlite3_stmt *prepare_or_die(sqlite3 *db, const char *sql) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        die_sqlite(db, sql);
+    return st;
+}
+
+static void bind_fts5(sqlite3_stmt *st, int64_t id, const struct ceiling_row *r) {
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, r->row.original_idea, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->row.context, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->row.improved_prompt, -1, SQLITE_STATIC);
+}
+
+/* The FTS5 table of schema/004_fts.sql and 006_fts_hashsize.sql: the same
+ * columns, tokenizer and hashsize, but contentless (content = '') instead
+ * of external content: like the project's table it stores only the index
+ * (the text lives elsewhere), and it needs no prompt_history to read from.
+ * Rows go in one INSERT each: without triggers no statement savepoint is
+ * opened, so FTS5 still writes one segment per transaction. */
+static struct ceiling_db fts5_alone_db(void) {
+    sqlite3 *db = memory_db_open();
+    exec_or_die(db, "CREATE VIRTUAL TABLE prompt_history_fts USING fts5("
+                    "original_idea, context, improved_prompt, content = '', "
+                    "tokenize = 'porter unicode61 remove_diacritics 2')");
+    exec_or_die(db, "INSERT INTO prompt_history_fts(prompt_history_fts, rank) "
+                    "VALUES ('hashsize', 67108864)");
+    return (struct ceiling_db){
+        .db = db,
+        .insert = prepare_or_die(db, "INSERT INTO prompt_history_fts(rowid, original_idea, "
+                                     "context, improved_prompt) VALUES (?1, ?2, ?3, ?4)"),
+        .bind = bind_fts5,
+    };
+}
+
+/* The columns the writer fills, in its bind order (STORE_COLS in
+ * daemon/store.c). */
+#define CEILING_COLS                                                                               \
+    "id, timestamp, original_idea, context, improved_prompt, role, directive, framework, "         \
+    "guardrails, backend, confidence, reasoning, latency_ms, model_version, provider, client, "    \
+    "parent_id, prompt_tokens, completion_tokens"
+
+/* insert_one in daemon/store.c, from a row shaped as item_from_row shapes
+ * it: the same values, the same NULLs. */
+static void bind_history_row(sqlite3_stmt *st, int64_t id, const struct ceiling_row *r) {
+    const struct history_row *h = &r->row;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, r->ts, -1, SQLITE_STATIC);
+    const char *text[] = {h->original_idea, h->context,   h->improved_prompt, h->role,
+                          h->directive,     h->framework, r->guardrails,      h->backend};
+    for (int i = 0; i < 8; i++)
+        sqlite3_bind_text(st, 3 + i, text[i], -1, SQLITE_STATIC);
+    if (h->has_confidence)
+        sqlite3_bind_double(st, 11, h->confidence);
+    else
+        sqlite3_bind_null(st, 11);
+    sqlite3_bind_text(st, 12, h->reasoning, -1, SQLITE_STATIC);
+    if (h->latency_ms >= 0)
+        sqlite3_bind_int64(st, 13, h->latency_ms);
+    else
+        sqlite3_bind_null(st, 13);
+    sqlite3_bind_text(st, 14, h->model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 15, h->provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 16, h->client, -1, SQLITE_STATIC);
+    sqlite3_bind_null(st, 17); /* fill_row makes no refinements */
+    sqlite3_bind_int64(st, 18, h->prompt_tokens);
+    sqlite3_bind_int64(st, 19, h->completion_tokens);
+}
+
+/* The project's schema, made by the daemon's own migrations, optionally
+ * without the FTS table and its triggers. Rows go in the writer's way:
+ * staged in a TEMP table, moved with one INSERT ... SELECT per batch
+ * (one statement per row would make FTS5 write one segment per row). */
+static struct ceiling_db schema_db(bool with_fts) {
+    sqlite3 *db = memory_db_open();
+    char err[512];
+    if (migrate_run(db, NULL, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "ceilings: %s\n", err);
+        exit(1);
+    }
+    if (!with_fts)
+        exec_or_die(db, "DROP TRIGGER prompt_history_fts_ai; DROP TRIGGER prompt_history_fts_ad; "
+                        "DROP TRIGGER prompt_history_fts_au; DROP TABLE prompt_history_fts;");
+    exec_or_die(db, "CREATE TEMP TABLE promptd_batch AS SELECT " CEILING_COLS
+                    " FROM main.prompt_history WHERE 0");
+    return (struct ceiling_db){
+        .db = db,
+        .insert = prepare_or_die(db, "INSERT INTO temp.promptd_batch(" CEILING_COLS
+                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                                     "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
+        .move = prepare_or_die(db, "INSERT INTO main.prompt_history(" CEILING_COLS
+                                   ") SELECT " CEILING_COLS " FROM temp.promptd_batch"),
+        .bind = bind_history_row,
+    };
+}
+
+static void step_or_die(sqlite3 *db, sqlite3_stmt *st) {
+    if (sqlite3_step(st) != SQLITE_DONE)
+        die_sqlite(db, sqlite3_sql(st));
+    sqlite3_reset(st);
+}
+
+/* One transaction of rows [first, first + n): insert_txn's steps. */
+static void ceiling_insert_batch(struct ceiling_db *c, const struct ceiling_rows *rows, long first,
+                                 long n) {
+    exec_or_die(c->db, "BEGIN IMMEDIATE");
+    for (long i = first; i < first + n; i++) {
+        c->bind(c->insert, i + 1, &rows->v[i]);
+        step_or_die(c->db, c->insert);
+    }
+    if (c->move) {
+        step_or_die(c->db, c->move);
+        exec_or_die(c->db, "DELETE FROM temp.promptd_batch");
+    }
+    exec_or_die(c->db, "COMMIT");
+}
+
+/* Inserts every row, one batch per transaction; returns the median of the
+ * per-transaction rates (rows/s) and closes the database. */
+static double ceiling_measure(struct ceiling_db c, const struct ceiling_rows *rows) {
+    int n_batches = (int)((rows->n + CEILING_BATCH_ROWS - 1) / CEILING_BATCH_ROWS);
+    double *rates = malloc((size_t)n_batches * sizeof *rates);
+    if (!rates)
+        exit(1);
+    for (int k = 0; k < n_batches; k++) {
+        long first = (long)k * CEILING_BATCH_ROWS;
+        long n = rows->n - first < CEILING_BATCH_ROWS ? rows->n - first : CEILING_BATCH_ROWS;
+        double t0 = now_ms();
+        ceiling_insert_batch(&c, rows, first, n);
+        rates[k] = (double)n / ((now_ms() - t0) / 1e3);
+    }
+    double median = quantile(rates, n_batches, 0.5);
+    free(rates);
+    sqlite3_finalize(c.insert);
+    sqlite3_finalize(c.move);
+    sqlite3_close(c.db);
+    return median;
+}
+
+/* Measures and prints the three ceilings on the writer's first rows. */
+static struct ceilings ceilings_measure(long total_rows) {
+    struct ceilings c = {.rows = total_rows < CEILING_MAX_ROWS ? total_rows : CEILING_MAX_ROWS};
+    struct ceiling_rows rows = ceiling_rows_make(c.rows, total_rows);
+    c.batches = (int)((c.rows + CEILING_BATCH_ROWS - 1) / CEILING_BATCH_ROWS);
+    printf("ceilings (the writer's first %ld rows in :memory:, no disk; median of %d "
+           "transactions of %d rows):\n",
+           c.rows, c.batches, CEILING_BATCH_ROWS);
+    c.rate[CEILING_FTS5] = ceiling_measure(fts5_alone_db(), &rows);
+    report(ceiling_labels[CEILING_FTS5], c.rate[CEILING_FTS5], "rows/s", WRITER_TARGET_ROWS_S,
+           true);
+    c.rate[CEILING_TABLE] = ceiling_measure(schema_db(false), &rows);
+    report(ceiling_labels[CEILING_TABLE], c.rate[CEILING_TABLE], "rows/s", WRITER_TARGET_ROWS_S,
+           true);
+    c.rate[CEILING_BOTH] = ceiling_measure(schema_db(true), &rows);
+    report(ceiling_labels[CEILING_BOTH], c.rate[CEILING_BOTH], "rows/s", WRITER_TARGET_ROWS_S,
+           true);
+    ceiling_rows_free(&rows);
+    return c;
+}
+
+/* The writer's figure as a fraction of each ceiling. */
+static void ceilings_compare(const struct ceilings *c, double writer_rate) {
+    for (int k = 0; k < N_CEILINGS; k++)
+        printf("  writer / %-44s %5.2fx\n", ceiling_labels[k], writer_rate / c->rate[k]);
+}
+
+/* Says, from the numbers, whether FTS5 alone already rules the target out. */
+static void ceilings_conclude(const struct ceilings *c) {
+    double fts5 = c->rate[CEILING_FTS5];
+    if (fts5 < WRITER_TARGET_ROWS_S)
+        printf("ceiling: fts5 alone indexes %.0f rows/s here, below the %d target: no writer "
+               "that keeps FTS5 in step can reach it on this machine\n",
+               fts5, WRITER_TARGET_ROWS_S);
+    else
+        printf("ceiling: fts5 alone indexes %.0f rows/s here, above the %d target (the full "
+               "schema in memory: %.0f rows/s): FTS5 alone does not rule the target out on "
+               "this machine\n",
+               fts5, WRITER_TARGET_ROWS_S, c->rate[CEILING_BOTH]);
+}
+
 /* ---- Queries ----------------------------------------------------------- */
 
 /* A query mix: 40% one mid-frequency word, 30% two words, 20% a rare
@@ -620,16 +909,22 @@ int main(int argc, char **argv) {
                             .sqlite_wal_mode = true,
                             .sqlite_retention_days = 0};
 
+    /* Before the writer, so they print first and are freed before it runs. */
+    struct ceilings ceil = ceilings_measure(b.rows);
+
     struct stat st;
     bool reuse = stat(b.db, &st) == 0 && st.st_size > 0;
     if (bench_open(&b, NULL) != 0)
         return 1;
     if (!reuse) {
         printf("writer: %ld rows into a fresh database (one year of timestamps):\n", b.rows);
-        report("rows/s, median of segments", fill(&b), "rows/s", 50000, true);
+        double rate = fill(&b);
+        report("rows/s, median of segments", rate, "rows/s", WRITER_TARGET_ROWS_S, true);
+        ceilings_compare(&ceil, rate);
     } else {
         printf("writer: reusing %s (delete it to measure the writer)\n", b.db);
     }
+    ceilings_conclude(&ceil);
     bench_close(&b);
     stat(b.db, &st);
     printf("database: %.1f MiB\n", (double)st.st_size / 1048576.0);

@@ -99,7 +99,16 @@ def store_rows(out):
                    "target %s %s (%sx, %s)" % (cmp, target, ratio, verdict))
             if row not in rows:  # bench_store repeats some figures in its recap
                 rows.append(row)
+        m = re.match(r"^\s+writer / (.+?)\s+([\d.]+x)$", line)
+        if m:
+            rows.append(("writer / %s" % m.group(1), m.group(2),
+                         "its ceilings: the same rows in :memory:, same run"))
     return rows
+
+
+def store_conclusions(out):
+    """bench_store's verdicts computed from its ceilings."""
+    return re.findall(r"^(ceiling: .*)$", out, re.M)
 
 
 def main():
@@ -115,8 +124,9 @@ def main():
                                          "--build", b]))
     rows += load_rows(run("load", [sys.executable, os.path.join(HERE, "bench_load.py"),
                                    "--build", b]))
-    rows += store_rows(run("history", [os.path.join(b, "bench", "bench_store"), "--rows",
-                                       args.rows, "--promptd", os.path.join(b, "promptd")]))
+    store_out = run("history", [os.path.join(b, "bench", "bench_store"), "--rows", args.rows,
+                                "--promptd", os.path.join(b, "promptd")])
+    rows += store_rows(store_out)
     print("\n==== summary")
     print("machine: %s" % machine())
     w = max(len(r[0]) for r in rows) if rows else 10
@@ -125,6 +135,8 @@ def main():
     print("|%s|%s|%s|" % ("-" * (w + 2), "-" * (v + 2), "-" * 20))
     for r in rows:
         print("| %-*s | %-*s | %s |" % (w, r[0], v, r[1], r[2]))
+    for line in store_conclusions(store_out):
+        print(line)
     return 0
 
 
