@@ -266,19 +266,70 @@ static int rpc_check_envelope(json_t *req, struct rpc_request *r) {
     return 0;
 }
 
+/* Finds a string holding U+0000 in v and writes where it is ("params.x",
+ * "params.list[2]") into path. */
+static bool rpc_find_nul(json_t *v, char *path, size_t pathlen) {
+    size_t used = strlen(path);
+    if (json_is_string(v))
+        return strlen(json_string_value(v)) != json_string_length(v);
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) {
+            snprintf(path + used, pathlen - used, "[%zu]", i);
+            if (rpc_find_nul(item, path, pathlen))
+                return true;
+        }
+    } else if (json_is_object(v)) {
+        const char *key;
+        json_t *item;
+        json_object_foreach(v, key, item) {
+            snprintf(path + used, pathlen - used, ".%s", key);
+            if (rpc_find_nul(item, path, pathlen))
+                return true;
+        }
+    }
+    path[used] = '\0';
+    return false;
+}
+
+/* Strings reach C code as C strings, so U+0000 cannot be taken. It is
+ * valid JSON, though: the request is parsed with JSON_ALLOW_NUL only so
+ * that the refusal can carry the request's id and say which field. */
+static int rpc_refuse_nul(struct rpc_request *r) {
+    char path[200], message[300];
+    const char *key;
+    json_t *value;
+    json_object_foreach(r->request, key, value) {
+        snprintf(path, sizeof path, "%s", key);
+        if (!rpc_find_nul(value, path, sizeof path))
+            continue;
+        bool in_params = strcmp(key, "params") == 0;
+        snprintf(message, sizeof message,
+                 "%s contains \\u0000 (a NUL character), which promptd does not accept in "
+                 "strings",
+                 path);
+        return rpc_reject(r, strcmp(key, "id") == 0 ? NULL : r->id,
+                          in_params ? RPC_INVALID_PARAMS : RPC_INVALID_REQUEST,
+                          in_params ? KIND_INVALID_PARAMS : KIND_INVALID_REQUEST, message);
+    }
+    return 0;
+}
+
 int rpc_parse_request(const char *line, size_t len, struct rpc_request *r) {
     memset(r, 0, sizeof *r);
     json_error_t jerr;
-    /* Strings with NUL are refused (no JSON_ALLOW_NUL): C strings all the
-     * way down. jansson also rejects invalid UTF-8. */
-    r->request = json_loadb(line, len, JSON_DECODE_ANY, &jerr);
+    /* jansson rejects invalid UTF-8 and raw NUL bytes. */
+    r->request = json_loadb(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (!r->request) {
         char message[300];
         snprintf(message, sizeof message, "the request is not valid JSON: %s (at byte %d)",
                  jerr.text, jerr.position);
         return rpc_reject(r, NULL, RPC_PARSE_ERROR, KIND_PARSE_ERROR, message);
     }
-    return rpc_check_envelope(r->request, r);
+    if (rpc_check_envelope(r->request, r) != 0)
+        return -1;
+    return rpc_refuse_nul(r);
 }
 
 static bool rpc_line_is_blank(const char *line, size_t len) {

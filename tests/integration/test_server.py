@@ -152,8 +152,22 @@ class ServerTest(unittest.TestCase):
     def test_nul_byte(self):
         self.assertError(self.raw(b'{"jsonrpc":"2.0","id":1,"method":"pi\x00ng"}\n'), -32700,
                          "parse_error")
-        self.assertError(self.raw(b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":"\\u0000"}}\n'),
-                         -32700, "parse_error")
+
+    def test_escaped_nul_is_refused_with_the_id_and_the_field(self):
+        # Valid JSON, but C strings cannot hold it: refused, naming where.
+        m = self.raw(b'{"jsonrpc":"2.0","id":7,"method":"improve",'
+                     b'"params":{"idea":"x","context":["ok","a\\u0000b"]}}\n')
+        self.assertError(m, -32602, "invalid_params")
+        self.assertEqual(m["id"], 7)
+        self.assertIn("params.context[1] contains \\u0000", m["error"]["message"])
+        m = self.raw(b'{"jsonrpc":"2.0","id":8,"method":"pi\\u0000ng"}\n')
+        self.assertError(m, -32600, "invalid_request")
+        self.assertEqual(m["id"], 8)
+        self.assertIn("method contains", m["error"]["message"])
+        m = self.raw(b'{"jsonrpc":"2.0","id":"a\\u0000","method":"ping"}\n')
+        self.assertError(m, -32600, "invalid_request")
+        self.assertIsNone(m["id"])
+        self.assertEqual(self.d.call("ping")["result"], "pong")
 
     def test_client_closing_mid_line(self):
         c = self.d.client()
