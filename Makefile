@@ -48,7 +48,8 @@ DAEMON_MODULES = \
 	daemon/http.c daemon/llm.c daemon/llm_provider.c daemon/llm_ollama.c daemon/llm_openai.c \
 	daemon/llm_anthropic.c daemon/llm_gemini.c daemon/llm_template.c daemon/llm_target.c \
 	daemon/methods_improve.c \
-	daemon/migrate.c daemon/store.c daemon/store_read.c daemon/methods_history.c
+	daemon/migrate.c daemon/store.c daemon/store_read.c daemon/store_file.c daemon/store_backup.c \
+	daemon/methods_history.c
 # Modules the client links.
 CLIENT_SRCS = client/promptctl.c client/ctl_io.c client/ctl_core.c client/ctl_improve.c \
 	client/ctl_history.c \

@@ -1,30 +1,21 @@
-/* History store: opening and checking the file, the writer thread and its
- * queue, the circuit breaker, retention, backup and restore. The queries
- * and the thread-pool job runner are in store_read.c. */
+/* History store: opening and checking the database, the writer thread and
+ * its queue, the circuit breaker, retention, health. The queries and the
+ * thread-pool job runner are in store_read.c, backup and restore in
+ * store_backup.c, file handling in store_file.c. */
 #include "store.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 #include <math.h>
-#include <pwd.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
-#ifdef __linux__
-#include <sys/vfs.h>
-#elif defined(__APPLE__)
-#include <sys/mount.h>
-#include <sys/param.h>
-#endif
 
 #include "config.h"
 #include "daemon.h"
@@ -32,6 +23,8 @@
 #include "migrate.h"
 #include "promptd_limits.h"
 #include "protocol.h"
+#include "store_file.h"
+#include "store_internal.h"
 #include "store_read.h"
 
 /* Rows per write transaction: large enough that the commit's fsync is
@@ -176,17 +169,10 @@ static uint64_t now_ms(void) {
     return uv_hrtime() / 1000000u;
 }
 
-static void utc_stamp(char *out, size_t outlen, bool compact) {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, outlen, compact ? "%Y%m%dT%H%M%SZ" : "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* Records the last write error for health (caller holds mu). */
 static void set_last_error_locked(struct store *s, const char *msg) {
     snprintf(s->last_error, sizeof s->last_error, "%s", msg);
-    utc_stamp(s->last_error_at, sizeof s->last_error_at, false);
+    store_utc_stamp(s->last_error_at, sizeof s->last_error_at, false);
 }
 
 static void set_last_error(struct store *s, const char *msg) {
@@ -195,202 +181,15 @@ static void set_last_error(struct store *s, const char *msg) {
     uv_mutex_unlock(&s->mu);
 }
 
-static int64_t file_size(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
-}
-
-static int64_t db_files_size(const char *path) {
-    char wal[PATH_MAX + 8];
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    return file_size(path) + file_size(wal);
-}
-
-/* ===================================================================== */
-/* Paths and the file                                                    */
-/* ===================================================================== */
-
-static const char *home_dir(void) {
-    const char *home = getenv("HOME");
-    if (home && home[0] == '/')
-        return home;
-    struct passwd *pw = getpwuid(getuid());
-    return pw && pw->pw_dir ? pw->pw_dir : NULL;
-}
-
-static int default_path(char *out, size_t outlen, char *err, size_t errlen) {
-    const char *home = home_dir();
-    int n;
-#ifdef __APPLE__
-    if (!home) {
-        snprintf(err, errlen, "cannot find the home directory: set SQLITE_DB_PATH");
-        return -1;
-    }
-    n = snprintf(out, outlen, "%s/Library/Application Support/promptd/prompt_history.db", home);
-#else
-    const char *xdg = getenv("XDG_DATA_HOME");
-    if (xdg && xdg[0] == '/') {
-        n = snprintf(out, outlen, "%s/promptd/prompt_history.db", xdg);
-    } else if (home) {
-        n = snprintf(out, outlen, "%s/.local/share/promptd/prompt_history.db", home);
-    } else {
-        snprintf(err, errlen, "cannot find the home directory: set SQLITE_DB_PATH");
-        return -1;
-    }
-#endif
-    if (n < 0 || (size_t)n >= outlen) {
-        snprintf(err, errlen, "the database path is too long: set SQLITE_DB_PATH");
-        return -1;
-    }
-    return 0;
-}
-
-int store_resolve_path(const char *configured, const char *config_dir, char *out, size_t outlen,
-                       char *err, size_t errlen) {
-    char cwd[PATH_MAX];
-    int n;
-    if (!configured || !configured[0])
-        return default_path(out, outlen, err, errlen);
-    if (configured[0] == '/') {
-        n = snprintf(out, outlen, "%s", configured);
-    } else if (configured[0] == '~' && configured[1] == '/') {
-        const char *home = home_dir();
-        if (!home) {
-            snprintf(err, errlen, "SQLITE_DB_PATH %s: cannot find the home directory", configured);
-            return -1;
-        }
-        n = snprintf(out, outlen, "%s/%s", home, configured + 2);
-    } else if (config_dir) {
-        /* The old backend's .env says "./data/prompt_history.db": relative
-         * to where that file lives, not to the daemon's working directory. */
-        n = snprintf(out, outlen, "%s/%s", config_dir, configured);
-    } else if (getcwd(cwd, sizeof cwd)) {
-        n = snprintf(out, outlen, "%s/%s", cwd, configured);
-    } else {
-        snprintf(err, errlen, "SQLITE_DB_PATH %s: cannot resolve a relative path", configured);
-        return -1;
-    }
-    if (n < 0 || (size_t)n >= outlen) {
-        snprintf(err, errlen, "SQLITE_DB_PATH is too long");
-        return -1;
-    }
-    return 0;
-}
-
-/* mkdir -p with 0700 for the directories it creates (existing ones are
- * left as they are: the user chose them). */
-static int make_parent_dirs(const char *path, char *err, size_t errlen) {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "cannot create the directory %s: %s", dir, strerror(errno));
-            return -1;
-        }
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    return 0;
-}
-
-/* WAL needs shared memory between processes, which network filesystems do
- * not provide: warn, because a second machine writing corrupts it. */
-static void check_network_fs(struct store *s, const char *path) {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir)
-        *slash = '\0';
-    const char *kind = NULL;
-#ifdef __linux__
-    static const struct {
-        unsigned long magic;
-        const char *name;
-    } network[] = {
-        {0x6969, "NFS"},        {0x517B, "SMB"},
-        {0xFF534D42, "CIFS"},   {0xFE534D42, "SMB2"},
-        {0x5346414F, "AFS"},    {0x73757245, "Coda"},
-        {0x564C, "NCP"},        {0x00C36400, "Ceph"},
-        {0x01021997, "9P"},     {0x65735546, "FUSE (possibly a network mount)"},
-        {0x0BD00BD0, "Lustre"}, {0x01161970, "GFS2"},
-        {0x7461636F, "OCFS2"},
-    };
-    struct statfs sf;
-    if (statfs(dir, &sf) == 0)
-        for (size_t i = 0; i < sizeof network / sizeof *network; i++)
-            if ((unsigned long)(unsigned)sf.f_type == network[i].magic)
-                kind = network[i].name;
-#elif defined(__APPLE__)
-    static const char *const network[] = {"nfs", "smbfs", "afpfs", "webdav", "cifs", "ftp"};
-    struct statfs sf;
-    if (statfs(dir, &sf) == 0)
-        for (size_t i = 0; i < sizeof network / sizeof *network; i++)
-            if (strcmp(sf.f_fstypename, network[i]) == 0)
-                kind = network[i];
-#endif
+/* Warns about a network filesystem (store_network_fs_kind), in the log
+ * and in health. */
+static void check_network_fs(struct store *s) {
+    const char *kind = store_network_fs_kind(s->path);
     if (!kind)
         return;
     snprintf(s->fs_warning, sizeof s->fs_warning,
              "the database is on a network filesystem (%s), where SQLite's WAL is unsafe", kind);
-    log_warn("%s: %s; keep SQLITE_DB_PATH on a local disk", path, s->fs_warning);
-}
-
-/* Creates the file 0600 before SQLite does (SQLite would use 0644 minus
- * the umask), and tightens an adopted file that others can read: it holds
- * everything the user ever asked. The -wal/-shm files inherit its mode. */
-static void prepare_file(const char *path) {
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    if ((st.st_mode & 077) != 0 && chmod(path, 0600) == 0)
-        log_info("%s was readable by others: its mode is now 0600", path);
-}
-
-/* True when the file exists, is not empty and lacks SQLite's header. */
-static bool file_is_foreign(const char *path) {
-    static const char magic[16] = "SQLite format 3";
-    char head[16];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, head, sizeof head);
-    close(fd);
-    return n > 0 && (n < (ssize_t)sizeof head || memcmp(head, magic, sizeof head) != 0);
-}
-
-/* Moves path (and its -wal and -journal) to "<path>.corrupt-<UTC time>",
- * never deleting anything but the -shm index, which is rebuilt. */
-static int move_aside(const char *path, char *moved_to, size_t movedlen) {
-    char stamp[32], from[PATH_MAX + 16], to[PATH_MAX + 80];
-    static const char *const suffixes[] = {"-wal", "-journal"};
-    utc_stamp(stamp, sizeof stamp, true);
-    snprintf(moved_to, movedlen, "%s.corrupt-%s", path, stamp);
-    if (rename(path, moved_to) != 0) {
-        log_error("cannot move the corrupt database %s aside: %s", path, strerror(errno));
-        return -1;
-    }
-    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
-        snprintf(from, sizeof from, "%s%s", path, suffixes[i]);
-        snprintf(to, sizeof to, "%s%s", moved_to, suffixes[i]);
-        if (rename(from, to) != 0 && errno != ENOENT)
-            log_warn("cannot move %s aside: %s", from, strerror(errno));
-    }
-    snprintf(from, sizeof from, "%s-shm", path);
-    unlink(from);
-    return 0;
+    log_warn("%s: %s; keep SQLITE_DB_PATH on a local disk", s->path, s->fs_warning);
 }
 
 /* ===================================================================== */
@@ -480,7 +279,7 @@ static void writer_close_db(struct store *s) {
 
 /* The largest id the database ever used (AUTOINCREMENT never reuses one,
  * so sqlite_sequence counts too). */
-static int64_t db_max_id(sqlite3 *db) {
+int64_t store_db_max_id(sqlite3 *db) {
     sqlite3_stmt *st = NULL;
     int64_t max = 0;
     const char *sql =
@@ -579,7 +378,7 @@ static enum open_result writer_open(struct store *s, char *err, size_t errlen) {
         sqlite3_step(st) == SQLITE_ROW)
         s->page_size = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-    int64_t max_id = db_max_id(db);
+    int64_t max_id = store_db_max_id(db);
     uv_mutex_lock(&s->mu);
     if (s->next_id <= max_id)
         s->next_id = max_id + 1;
@@ -982,7 +781,7 @@ static void refresh_size(struct store *s, bool force) {
     if (!force && now - s->size_checked_ms < STORE_SIZE_REFRESH_MS)
         return;
     s->size_checked_ms = now;
-    int64_t bytes = db_files_size(s->path);
+    int64_t bytes = store_files_size(s->path);
     uv_mutex_lock(&s->mu);
     s->file_bytes = bytes;
     uv_mutex_unlock(&s->mu);
@@ -1271,7 +1070,7 @@ static void writer_restore(struct store *s, struct store_op *op) {
         op_fail(op, STORE_RPC_STORAGE, msg);
         return;
     }
-    int64_t max_id = db_max_id(s->db);
+    int64_t max_id = store_db_max_id(s->db);
     uv_mutex_lock(&s->mu);
     if (s->next_id <= max_id)
         s->next_id = max_id + 1;
@@ -1289,9 +1088,9 @@ static void writer_replace_corrupt(struct store *s, struct store_op *op) {
     char moved[PATH_MAX + 64], msg[512];
     store_readers_lock_all(s->readers);
     writer_close_db(s);
-    int moved_ok = move_aside(s->path, moved, sizeof moved);
+    int moved_ok = store_move_aside(s->path, moved, sizeof moved);
     if (moved_ok == 0)
-        prepare_file(s->path);
+        store_prepare_file(s->path);
     enum open_result r = writer_open(s, msg, sizeof msg);
     store_readers_unlock_all(s->readers);
     if (moved_ok == 0) {
@@ -1485,21 +1284,21 @@ static void on_handle_closed(uv_handle_t *h) {
  * database is moved aside and replaced, loudly. */
 static int open_initial(struct store *s, char *err, size_t errlen) {
     char moved[PATH_MAX + 64];
-    if (file_is_foreign(s->path)) {
-        if (move_aside(s->path, moved, sizeof moved) == 0) {
+    if (store_file_is_foreign(s->path)) {
+        if (store_move_aside(s->path, moved, sizeof moved) == 0) {
             log_error("history: %s is not a SQLite database; moved it to %s and started a fresh "
                       "one",
                       s->path, moved);
             snprintf(s->corrupt_moved_to, sizeof s->corrupt_moved_to, "%s", moved);
         }
-        prepare_file(s->path);
+        store_prepare_file(s->path);
     }
     enum open_result r = writer_open(s, err, errlen);
-    if (r == OPEN_CORRUPT && move_aside(s->path, moved, sizeof moved) == 0) {
+    if (r == OPEN_CORRUPT && store_move_aside(s->path, moved, sizeof moved) == 0) {
         log_error("history: %s is corrupt (%s); moved it to %s and started a fresh one", s->path,
                   err, moved);
         snprintf(s->corrupt_moved_to, sizeof s->corrupt_moved_to, "%s", moved);
-        prepare_file(s->path);
+        store_prepare_file(s->path);
         r = writer_open(s, err, errlen);
     }
     if (r == OPEN_FATAL)
@@ -1551,20 +1350,11 @@ fail:
     return -1;
 }
 
-static void config_dir_of(const char *config_path, char *out, size_t outlen) {
-    snprintf(out, outlen, "%s", config_path ? config_path : "");
-    char *slash = strrchr(out, '/');
-    if (slash)
-        *(slash == out ? slash + 1 : slash) = '\0';
-    else if (config_path)
-        snprintf(out, outlen, ".");
-}
-
 int store_open(struct daemon *d, const struct config *cfg, struct store **out, char *err,
                size_t errlen) {
     char path[PATH_MAX], cdir[PATH_MAX];
     *out = NULL;
-    config_dir_of(d->config_path, cdir, sizeof cdir);
+    store_dir_of(d->config_path, cdir, sizeof cdir);
     if (store_resolve_path(cfg->sqlite_db_path, d->config_path ? cdir : NULL, path, sizeof path,
                            err, errlen) != 0)
         return -1;
@@ -1585,12 +1375,12 @@ int store_open(struct daemon *d, const struct config *cfg, struct store **out, c
     s->pause_ms = cfg->test_circuit_pause_ms > 0 ? (uint64_t)cfg->test_circuit_pause_ms
                                                  : STORE_CIRCUIT_PAUSE_MS;
     s->page_size = 4096;
-    if (make_parent_dirs(s->path, err, errlen) != 0) {
+    if (store_make_parent_dirs(s->path, err, errlen) != 0) {
         log_error("history: %s", err);
         set_last_error(s, err);
     }
-    check_network_fs(s, s->path);
-    prepare_file(s->path);
+    check_network_fs(s);
+    store_prepare_file(s->path);
     if (open_initial(s, err, errlen) != 0 || !(s->readers = store_readers_new(s->path)) ||
         store_start_thread(s, err, errlen) != 0) {
         if (!s->readers && !err[0])
@@ -1600,7 +1390,7 @@ int store_open(struct daemon *d, const struct config *cfg, struct store **out, c
         store_unref(s); /* freed now, or when the closed handles' callbacks ran */
         return -1;
     }
-    s->file_bytes = db_files_size(s->path);
+    s->file_bytes = store_files_size(s->path);
     s->handed_id = s->next_id - 1;
     s->processed_id = s->handed_id;
     log_info("history database %s (%lld rows)", s->path, (long long)s->tot_n);
@@ -1725,295 +1515,30 @@ void store_cleanup(struct store *s, long days, store_cb cb, void *arg) {
     store_delete_before(s, before, cb, arg);
 }
 
-/* ---- Backup ------------------------------------------------------------ */
+/* ---- Restore (store_backup.c prepares the copy) ------------------------ */
 
-static int fsync_path(const char *path, bool dir) {
-    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
+int store_page_size(const struct store *s) {
+    return s->page_size;
 }
 
-static void dir_of(const char *path, char *out, size_t outlen) {
-    snprintf(out, outlen, "%s", path);
-    char *slash = strrchr(out, '/');
-    if (slash)
-        *(slash == out ? slash + 1 : slash) = '\0';
-}
-
-/* Copies src's main database into the file at path with the backup API in
- * one step (one read transaction on src: a consistent snapshot, while the
- * writer goes on), then makes the copy a self-contained rollback-journal
- * file. Returns SQLITE_OK or a code with msg. */
-static int copy_database(sqlite3 *src, const char *path, char *msg, size_t msglen) {
-    sqlite3 *dst = NULL;
-    int rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
-        if (!b) {
-            rc = sqlite3_errcode(dst);
-        } else {
-            rc = sqlite3_backup_step(b, -1);
-            int frc = sqlite3_backup_finish(b);
-            rc = rc == SQLITE_DONE ? frc : rc;
-        }
-    }
-    if (rc != SQLITE_OK) {
-        store_sqlite_msg(dst, rc, "cannot copy the database", msg, msglen);
-        sqlite3_close(dst);
-        return rc;
-    }
-    sqlite3_close(dst);
-    /* The copy carries the source's WAL flag in its header; reopen and
-     * switch it to a plain file so it travels as one file. */
-    rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        store_sqlite_msg(dst, rc, "cannot finish the copy", msg, msglen);
-    sqlite3_close(dst);
-    return rc;
-}
-
-static int64_t count_rows(const char *path) {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, "SELECT count(*) FROM prompt_history", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
-/* A temporary 0600 file next to `near` (same filesystem: rename is
- * atomic). Returns 0 with the name in out. */
-static int make_temp(const char *near, const char *tag, char *out, size_t outlen, char *msg,
-                     size_t msglen) {
-    int n = snprintf(out, outlen, "%s.%s-XXXXXX", near, tag);
-    if (n < 0 || (size_t)n >= outlen) {
-        snprintf(msg, msglen, "the path is too long");
-        return -1;
-    }
-    int fd = mkstemp(out); /* mode 0600 */
-    if (fd < 0) {
-        snprintf(msg, msglen, "cannot create a file next to %s: %s", near, strerror(errno));
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
-static int backup_job(sqlite3 *src, void *ctx, json_t **result, char *msg, size_t msglen) {
-    const char *path = ctx;
-    char tmp[PATH_MAX + 32], dir[PATH_MAX];
-    struct stat st;
-    if (make_temp(path, "tmp", tmp, sizeof tmp, msg, msglen) != 0)
-        return RPC_INVALID_PARAMS;
-    int rc = copy_database(src, tmp, msg, msglen);
-    int64_t rows = rc == SQLITE_OK ? count_rows(tmp) : -1;
-    dir_of(path, dir, sizeof dir);
-    if (rc == SQLITE_OK && (fsync_path(tmp, false) != 0 || rename(tmp, path) != 0)) {
-        snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
-        rc = SQLITE_CANTOPEN;
-    }
-    if (rc != SQLITE_OK) {
-        unlink(tmp);
-        return STORE_RPC_STORAGE;
-    }
-    fsync_path(dir, true);
-    if (stat(path, &st) != 0)
-        st.st_size = 0;
-    *result = json_pack("{s:s,s:I,s:I}", "path", path, "bytes", (json_int_t)st.st_size, "rows",
-                        (json_int_t)(rows < 0 ? 0 : rows));
-    if (!*result) {
-        snprintf(msg, msglen, "out of memory");
-        return RPC_INTERNAL;
-    }
-    return 0;
-}
-
-void store_backup(struct store *s, const char *path, store_cb cb, void *arg) {
-    char *copy = strdup(path);
-    if (!copy) {
-        cb(arg, NULL, RPC_INTERNAL, "out of memory");
-        return;
-    }
-    store_job_submit(s, backup_job, copy, free, true, cb, arg);
-}
-
-/* ---- Restore ----------------------------------------------------------- */
-
-struct restore_ctx {
-    struct store *s; /* borrowed; the job holds a reference */
-    char *live;      /* owned: the live database's path */
-    int page_size;   /* the live file's: the backup API needs them equal under WAL */
-    char *src;       /* owned: the file to restore */
-    store_cb cb;
-    void *arg;
-};
-
-static void restore_ctx_free(void *p) {
-    struct restore_ctx *c = p;
-    free(c->live);
-    free(c->src);
-    free(c);
-}
-
-/* integrity_check and the schema verdict of the file to restore. */
-static int restore_check_source(sqlite3 *src, const char *path, char *msg, size_t msglen) {
-    sqlite3_stmt *st = NULL;
-    struct migrate_info info;
-    char why[384] = "";
-    int rc = sqlite3_prepare_v2(src, "PRAGMA integrity_check(5)", -1, &st, NULL);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *line = (const char *)sqlite3_column_text(st, 0);
-        if (!line || strcmp(line, "ok") != 0)
-            snprintf(why, sizeof why, "it fails the integrity check (%s)", line ? line : "?");
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_OK)
-        store_sqlite_msg(src, rc, "it cannot be read", why, sizeof why);
-    else if (!why[0] && migrate_inspect(src, (size_t)migrate_latest(), &info, why, sizeof why) != 0)
-        ; /* why says it */
-    else if (!why[0] && info.kind == MIGRATE_EMPTY)
-        snprintf(why, sizeof why, "it holds no prompt history");
-    else if (!why[0] && (info.kind == MIGRATE_NEWER || info.kind == MIGRATE_FOREIGN))
-        ; /* migrate_inspect explained it in why */
-    else if (!why[0])
-        return 0;
-    snprintf(msg, msglen, "%s cannot be restored: %s.", path, why);
-    return RPC_INVALID_PARAMS;
-}
-
-/* Brings the copy to the live file's page size (the backup API cannot copy
- * between different page sizes into a WAL database) and the current
- * schema. */
-static int restore_prepare_copy(const char *tmp, int page_size, int64_t *max_id, char *msg,
-                                size_t msglen) {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int current = 0;
-    int rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK &&
-        (rc = sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL)) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        current = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_OK && current != page_size) {
-        char sql[64];
-        snprintf(sql, sizeof sql, "PRAGMA page_size = %d; VACUUM", page_size);
-        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    }
-    if (rc != SQLITE_OK) {
-        store_sqlite_msg(db, rc, "cannot prepare the restore", msg, msglen);
-        sqlite3_close(db);
-        return STORE_RPC_STORAGE;
-    }
-    if (migrate_run(db, NULL, NULL, msg, msglen) != 0) {
-        sqlite3_close(db);
-        return STORE_RPC_STORAGE;
-    }
-    *max_id = db_max_id(db);
-    sqlite3_close(db);
-    return 0;
-}
-
-/* Thread pool: check the file, copy it next to the live database, migrate
- * the copy. The live data is untouched until the writer swaps it in. */
-static int restore_prepare_job(sqlite3 *unused, void *ctx, json_t **result, char *msg,
-                               size_t msglen) {
-    struct restore_ctx *c = ctx;
-    sqlite3 *src = NULL;
-    char tmp[PATH_MAX + 32];
-    int64_t max_id = 0;
-    if (access(c->src, R_OK) != 0) {
-        snprintf(msg, msglen, "%s cannot be restored: %s.", c->src, strerror(errno));
-        return RPC_INVALID_PARAMS;
-    }
-    if (file_is_foreign(c->src) || file_size(c->src) == 0) {
-        snprintf(msg, msglen, "%s cannot be restored: it is not a SQLite database.", c->src);
-        return RPC_INVALID_PARAMS;
-    }
-    int rc = sqlite3_open_v2(c->src, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    int code = rc == SQLITE_OK ? restore_check_source(src, c->src, msg, msglen) : 0;
-    if (rc != SQLITE_OK) {
-        store_sqlite_msg(src, rc, "cannot open the file to restore", msg, msglen);
-        code = RPC_INVALID_PARAMS;
-    }
-    if (code == 0 && make_temp(c->live, "restore", tmp, sizeof tmp, msg, msglen) != 0)
-        code = STORE_RPC_STORAGE;
-    if (code == 0 && copy_database(src, tmp, msg, msglen) != SQLITE_OK)
-        code = STORE_RPC_STORAGE;
-    sqlite3_close(src);
-    if (code == 0)
-        code = restore_prepare_copy(tmp, c->page_size, &max_id, msg, msglen);
-    int64_t rows = code == 0 ? count_rows(tmp) : 0;
-    if (code == 0 && !(*result = json_pack("{s:s,s:I,s:I}", "copy", tmp, "max_id",
-                                           (json_int_t)max_id, "rows", (json_int_t)rows))) {
-        snprintf(msg, msglen, "out of memory");
-        code = RPC_INTERNAL;
-    }
-    if (code != 0 && code != RPC_INVALID_PARAMS)
-        unlink(tmp);
-    return code;
-}
-
-/* Loop: the copy is ready. Ids handed out from now on come after the
- * copy's, so no row recorded after the restore collides with a restored
- * one; then the writer swaps it in, behind the rows already queued. */
-static void on_restore_prepared(void *arg, json_t *result, int code, const char *message) {
-    struct restore_ctx *c = arg;
-    struct store *s = c->s;
-    if (code != 0) {
-        c->cb(c->arg, NULL, code, message);
-        json_decref(result);
-        return;
-    }
-    const char *copy = json_string_value(json_object_get(result, "copy"));
-    int64_t max_id = json_integer_value(json_object_get(result, "max_id"));
-    struct store_op *op = op_new(OP_RESTORE, c->cb, c->arg);
-    if (op) {
-        op->path = copy ? strdup(copy) : NULL;
-        op->rows = json_integer_value(json_object_get(result, "rows"));
-        uv_mutex_lock(&s->mu);
-        if (s->next_id <= max_id)
-            s->next_id = max_id + 1;
-        uv_mutex_unlock(&s->mu);
-        if (!op->path) {
-            if (copy)
-                unlink(copy);
+void store_swap_in_restore(struct store *s, const char *copy, int64_t max_id, int64_t rows,
+                           store_cb cb, void *arg) {
+    struct store_op *op = op_new(OP_RESTORE, cb, arg);
+    if (!op || !copy || !(op->path = strdup(copy))) {
+        if (copy)
+            unlink(copy);
+        if (op) {
             op_free(op);
-            c->cb(c->arg, NULL, RPC_INTERNAL, "out of memory");
-        } else {
-            enqueue_op(s, op);
+            cb(arg, NULL, RPC_INTERNAL, "out of memory");
         }
-    } else if (copy) {
-        unlink(copy);
-    }
-    json_decref(result);
-}
-
-void store_restore(struct store *s, const char *path, store_cb cb, void *arg) {
-    struct restore_ctx *c = calloc(1, sizeof *c);
-    if (!c || !(c->live = strdup(s->path)) || !(c->src = strdup(path))) {
-        if (c)
-            restore_ctx_free(c);
-        cb(arg, NULL, RPC_INTERNAL, "out of memory");
         return;
     }
-    c->s = s;
-    c->page_size = s->page_size;
-    c->cb = cb;
-    c->arg = arg;
-    /* ctx and callback argument are the same struct: it is freed after
-     * on_restore_prepared ran. */
-    store_job_submit(s, restore_prepare_job, c, restore_ctx_free, false, on_restore_prepared, c);
+    op->rows = rows;
+    uv_mutex_lock(&s->mu);
+    if (s->next_id <= max_id)
+        s->next_id = max_id + 1;
+    uv_mutex_unlock(&s->mu);
+    enqueue_op(s, op);
 }
 
 /* ---- Check and health --------------------------------------------------- */

@@ -164,10 +164,5 @@ void store_get_counters(struct store *s, struct store_counters *out);
 /* The resolved database path (borrowed, valid until store_close). */
 const char *store_path(const struct store *s);
 
-/* Resolves the database path as store_open does: SQLITE_DB_PATH (a
- * leading "~/" is $HOME; relative to config_dir when given) or the
- * platform default. Returns 0 or -1 with err. */
-int store_resolve_path(const char *configured, const char *config_dir, char *out, size_t outlen,
-                       char *err, size_t errlen);
 
 #endif

@@ -21,6 +21,7 @@
 #include "promptd_limits.h"
 #include "protocol.h"
 #include "store.h"
+#include "store_file.h"
 #include "store_read.h"
 #include "unit.h"
 

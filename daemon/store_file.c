@@ -1,0 +1,256 @@
+/* The history database's files, below SQLite: where the database lives,
+ * its directory and mode, whether a file is SQLite at all, moving a
+ * corrupt one aside, temporary files for copies. No SQLite and no store
+ * state here, so the writer, backup and restore share them. */
+#include "store_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/vfs.h>
+#elif defined(__APPLE__)
+#include <sys/mount.h>
+#include <sys/param.h>
+#endif
+
+#include "log.h"
+
+void store_utc_stamp(char *out, size_t outlen, bool compact) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, outlen, compact ? "%Y%m%dT%H%M%SZ" : "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int64_t store_file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+int64_t store_files_size(const char *path) {
+    char wal[PATH_MAX + 8];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    return store_file_size(path) + store_file_size(wal);
+}
+
+static const char *home_dir(void) {
+    const char *home = getenv("HOME");
+    if (home && home[0] == '/')
+        return home;
+    struct passwd *pw = getpwuid(getuid());
+    return pw && pw->pw_dir ? pw->pw_dir : NULL;
+}
+
+static int default_path(char *out, size_t outlen, char *err, size_t errlen) {
+    const char *home = home_dir();
+    int n;
+#ifdef __APPLE__
+    if (!home) {
+        snprintf(err, errlen, "cannot find the home directory: set SQLITE_DB_PATH");
+        return -1;
+    }
+    n = snprintf(out, outlen, "%s/Library/Application Support/promptd/prompt_history.db", home);
+#else
+    const char *xdg = getenv("XDG_DATA_HOME");
+    if (xdg && xdg[0] == '/') {
+        n = snprintf(out, outlen, "%s/promptd/prompt_history.db", xdg);
+    } else if (home) {
+        n = snprintf(out, outlen, "%s/.local/share/promptd/prompt_history.db", home);
+    } else {
+        snprintf(err, errlen, "cannot find the home directory: set SQLITE_DB_PATH");
+        return -1;
+    }
+#endif
+    if (n < 0 || (size_t)n >= outlen) {
+        snprintf(err, errlen, "the database path is too long: set SQLITE_DB_PATH");
+        return -1;
+    }
+    return 0;
+}
+
+int store_resolve_path(const char *configured, const char *config_dir, char *out, size_t outlen,
+                       char *err, size_t errlen) {
+    char cwd[PATH_MAX];
+    int n;
+    if (!configured || !configured[0])
+        return default_path(out, outlen, err, errlen);
+    if (configured[0] == '/') {
+        n = snprintf(out, outlen, "%s", configured);
+    } else if (configured[0] == '~' && configured[1] == '/') {
+        const char *home = home_dir();
+        if (!home) {
+            snprintf(err, errlen, "SQLITE_DB_PATH %s: cannot find the home directory", configured);
+            return -1;
+        }
+        n = snprintf(out, outlen, "%s/%s", home, configured + 2);
+    } else if (config_dir) {
+        /* The old backend's .env says "./data/prompt_history.db": relative
+         * to where that file lives, not to the daemon's working directory. */
+        n = snprintf(out, outlen, "%s/%s", config_dir, configured);
+    } else if (getcwd(cwd, sizeof cwd)) {
+        n = snprintf(out, outlen, "%s/%s", cwd, configured);
+    } else {
+        snprintf(err, errlen, "SQLITE_DB_PATH %s: cannot resolve a relative path", configured);
+        return -1;
+    }
+    if (n < 0 || (size_t)n >= outlen) {
+        snprintf(err, errlen, "SQLITE_DB_PATH is too long");
+        return -1;
+    }
+    return 0;
+}
+
+/* mkdir -p with 0700 for the directories it creates (existing ones are
+ * left as they are: the user chose them). */
+int store_make_parent_dirs(const char *path, char *err, size_t errlen) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create the directory %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    return 0;
+}
+
+/* WAL needs shared memory between processes, which network filesystems do
+ * not provide: the store warns, because a second machine writing corrupts
+ * it. */
+const char *store_network_fs_kind(const char *path) {
+    char dir[PATH_MAX];
+    store_dir_of(path, dir, sizeof dir);
+    const char *kind = NULL;
+#ifdef __linux__
+    static const struct {
+        unsigned long magic;
+        const char *name;
+    } network[] = {
+        {0x6969, "NFS"},        {0x517B, "SMB"},
+        {0xFF534D42, "CIFS"},   {0xFE534D42, "SMB2"},
+        {0x5346414F, "AFS"},    {0x73757245, "Coda"},
+        {0x564C, "NCP"},        {0x00C36400, "Ceph"},
+        {0x01021997, "9P"},     {0x65735546, "FUSE (possibly a network mount)"},
+        {0x0BD00BD0, "Lustre"}, {0x01161970, "GFS2"},
+        {0x7461636F, "OCFS2"},
+    };
+    struct statfs sf;
+    if (statfs(dir, &sf) == 0)
+        for (size_t i = 0; i < sizeof network / sizeof *network; i++)
+            if ((unsigned long)(unsigned)sf.f_type == network[i].magic)
+                kind = network[i].name;
+#elif defined(__APPLE__)
+    static const char *const network[] = {"nfs", "smbfs", "afpfs", "webdav", "cifs", "ftp"};
+    struct statfs sf;
+    if (statfs(dir, &sf) == 0)
+        for (size_t i = 0; i < sizeof network / sizeof *network; i++)
+            if (strcmp(sf.f_fstypename, network[i]) == 0)
+                kind = network[i];
+#endif
+    return kind;
+}
+
+/* Creates the file 0600 before SQLite does (SQLite would use 0644 minus
+ * the umask), and tightens an adopted file that others can read: it holds
+ * everything the user ever asked. The -wal/-shm files inherit its mode. */
+void store_prepare_file(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    if ((st.st_mode & 077) != 0 && chmod(path, 0600) == 0)
+        log_info("%s was readable by others: its mode is now 0600", path);
+}
+
+/* True when the file exists, is not empty and lacks SQLite's header. */
+bool store_file_is_foreign(const char *path) {
+    static const char magic[16] = "SQLite format 3";
+    char head[16];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    return n > 0 && (n < (ssize_t)sizeof head || memcmp(head, magic, sizeof head) != 0);
+}
+
+/* Moves path (and its -wal and -journal) to "<path>.corrupt-<UTC time>",
+ * never deleting anything but the -shm index, which is rebuilt. */
+int store_move_aside(const char *path, char *moved_to, size_t movedlen) {
+    char stamp[32], from[PATH_MAX + 16], to[PATH_MAX + 80];
+    static const char *const suffixes[] = {"-wal", "-journal"};
+    store_utc_stamp(stamp, sizeof stamp, true);
+    snprintf(moved_to, movedlen, "%s.corrupt-%s", path, stamp);
+    if (rename(path, moved_to) != 0) {
+        log_error("cannot move the corrupt database %s aside: %s", path, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        snprintf(from, sizeof from, "%s%s", path, suffixes[i]);
+        snprintf(to, sizeof to, "%s%s", moved_to, suffixes[i]);
+        if (rename(from, to) != 0 && errno != ENOENT)
+            log_warn("cannot move %s aside: %s", from, strerror(errno));
+    }
+    snprintf(from, sizeof from, "%s-shm", path);
+    unlink(from);
+    return 0;
+}
+
+int store_fsync_path(const char *path, bool dir) {
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* The directory part of path: "." when it has none, "/" for the root. */
+void store_dir_of(const char *path, char *out, size_t outlen) {
+    snprintf(out, outlen, "%s", path ? path : "");
+    char *slash = strrchr(out, '/');
+    if (slash)
+        *(slash == out ? slash + 1 : slash) = '\0';
+    else
+        snprintf(out, outlen, ".");
+}
+
+/* A temporary 0600 file next to `near` (same filesystem: rename is
+ * atomic). Returns 0 with the name in out. */
+int store_make_temp(const char *near, const char *tag, char *out, size_t outlen, char *msg,
+                    size_t msglen) {
+    int n = snprintf(out, outlen, "%s.%s-XXXXXX", near, tag);
+    if (n < 0 || (size_t)n >= outlen) {
+        snprintf(msg, msglen, "the path is too long");
+        return -1;
+    }
+    int fd = mkstemp(out); /* mode 0600 */
+    if (fd < 0) {
+        snprintf(msg, msglen, "cannot create a file next to %s: %s", near, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
