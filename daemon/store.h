@@ -164,5 +164,4 @@ void store_get_counters(struct store *s, struct store_counters *out);
 /* The resolved database path (borrowed, valid until store_close). */
 const char *store_path(const struct store *s);
 
-
 #endif
