@@ -2,12 +2,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "promptd_limits.h"
@@ -495,4 +498,51 @@ const char *config_api_key(const struct config *cfg, const char *provider) {
     else if (strcmp(provider, "deepseek") == 0)
         specific = cfg->deepseek_api_key;
     return specific ? specific : cfg->llm_api_key;
+}
+
+const char *config_home_dir(void) {
+    const char *home = getenv("HOME");
+    if (home && home[0] == '/')
+        return home;
+    struct passwd *pw = getpwuid(getuid());
+    return pw && pw->pw_dir ? pw->pw_dir : NULL;
+}
+
+/* The directory part of a config file's path into out: "." when none. */
+static void config_dir_of(const char *config_path, char *out, size_t outlen) {
+    snprintf(out, outlen, "%s", config_path);
+    char *slash = strrchr(out, '/');
+    if (!slash)
+        snprintf(out, outlen, ".");
+    else
+        *(slash == out ? slash + 1 : slash) = '\0';
+}
+
+int config_resolve_path(const char *key, const char *value, const char *config_path, char *out,
+                        size_t outlen, char *err, size_t errlen) {
+    char base[PATH_MAX];
+    int n;
+    if (value[0] == '/') {
+        n = snprintf(out, outlen, "%s", value);
+    } else if (value[0] == '~' && value[1] == '/') {
+        const char *home = config_home_dir();
+        if (!home) {
+            snprintf(err, errlen, "%s %s: cannot find the home directory", key, value);
+            return -1;
+        }
+        n = snprintf(out, outlen, "%s/%s", home, value + 2);
+    } else if (config_path) {
+        config_dir_of(config_path, base, sizeof base);
+        n = snprintf(out, outlen, "%s/%s", base, value);
+    } else if (getcwd(base, sizeof base)) {
+        n = snprintf(out, outlen, "%s/%s", base, value);
+    } else {
+        snprintf(err, errlen, "%s %s: cannot resolve a relative path", key, value);
+        return -1;
+    }
+    if (n < 0 || (size_t)n >= outlen) {
+        snprintf(err, errlen, "%s is too long", key);
+        return -1;
+    }
+    return 0;
 }

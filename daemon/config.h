@@ -84,4 +84,17 @@ void config_log_changes(const struct config *old_cfg, const struct config *new_c
  * LLM_API_KEY), or NULL. Borrowed from cfg. */
 const char *config_api_key(const struct config *cfg, const char *provider);
 
+/* The user's home directory ($HOME when absolute, else the password
+ * database), or NULL. */
+const char *config_home_dir(void);
+
+/* Resolves a path the configuration gave for key (SQLITE_DB_PATH,
+ * FEWSHOT_TRAINSET_PATH): absolute as it is; "~/" is the home directory;
+ * otherwise relative to the directory of config_path, the file that said
+ * it (the old backend's .env says "./data/..."), or to the working
+ * directory when there is none. Returns 0, or -1 with a sentence naming
+ * key in err. */
+int config_resolve_path(const char *key, const char *value, const char *config_path, char *out,
+                        size_t outlen, char *err, size_t errlen);
+
 #endif

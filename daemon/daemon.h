@@ -14,6 +14,7 @@ struct config;
 struct server;
 struct store;
 struct llm;
+struct fewshot_set;
 
 #define DAEMON_MAX_METHOD_TABLES 8
 
@@ -31,7 +32,10 @@ struct daemon {
     struct server *server; /* owned */
     struct store *store;   /* owned; NULL when persistence is disabled */
     struct llm *llm;       /* owned; the improve engine, NULL until set up */
-    uint64_t started_ms;   /* uv_hrtime()/1e6 at start */
+    /* owned; FEWSHOT_TRAINSET_PATH's examples, NULL when none. Replaced on
+     * SIGHUP: requests copy what they use, so nothing borrows it. */
+    struct fewshot_set *fewshot;
+    uint64_t started_ms; /* uv_hrtime()/1e6 at start */
     struct daemon_counters requests;
     const struct rpc_method *method_tables[DAEMON_MAX_METHOD_TABLES];
     size_t n_method_tables;

@@ -791,7 +791,8 @@ struct llm_request *llm_improve(struct llm *e, const struct llm_params *p, llm_d
     r->context = strdup(p->context ? p->context : "");
     r->parent_prompt = llm_strdup0(p->parent_prompt);
     r->keep_alive = llm_strdup0(cfg->llm_keep_alive);
-    r->user_msg = result_user_message(p->idea, p->context, p->parent_prompt);
+    r->user_msg =
+        result_user_message_with_examples(p->idea, p->context, p->parent_prompt, p->examples);
     if (p->stream)
         r->jfs = json_field_stream_new(RESULT_STREAM_FIELD, llm_on_jfs, r);
     if (!r->idea || !r->context || !r->user_msg || (p->stream && !r->jfs) ||

@@ -32,6 +32,7 @@ struct llm_params {
     const char *idea;          /* trimmed, length-checked */
     const char *context;       /* NULL or "" for none */
     const char *parent_prompt; /* refine this earlier improved prompt; NULL for none */
+    const char *examples;      /* few-shot: fewshot_render's section; NULL for none */
     bool stream;               /* call on_delta with improved_prompt text as it is written */
     uint64_t received_ms;      /* when the request arrived (retry deadlines count from it) */
 };

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "fewshot.h"
 #include "log.h"
 #include "methods_core.h"
 #include "methods_history.h"
@@ -144,9 +145,18 @@ static void reload_config(struct main_state *m) {
         log_error("SIGHUP: configuration not reloaded: %s", err);
         return;
     }
+    /* The trainset is re-read even when its path did not change: SIGHUP is
+     * how a user says "I edited it". A bad one keeps the old state whole. */
+    struct fewshot_set *fewshot = NULL;
+    if (fewshot_load_configured(cfg, d->config_path, &fewshot, err, sizeof err) != 0) {
+        log_error("SIGHUP: configuration not reloaded, the old one and its trainset stay: %s", err);
+        config_free(cfg);
+        return;
+    }
     config_log_changes(d->cfg, cfg);
     struct retired_config *r = malloc(sizeof *r);
     if (!r) {
+        fewshot_free(fewshot);
         config_free(cfg);
         log_error("SIGHUP: out of memory");
         return;
@@ -156,6 +166,9 @@ static void reload_config(struct main_state *m) {
     m->retired = r;
     d->cfg = cfg;
     log_set_level((enum log_level)cfg->log_level);
+    fewshot_free(d->fewshot); /* nothing borrows it: requests copy their examples */
+    d->fewshot = fewshot;
+    fewshot_log_loaded(fewshot);
 }
 
 static void close_any_handle(uv_handle_t *h, void *arg) {
@@ -313,6 +326,7 @@ static void free_state(struct main_state *m) {
     struct daemon *d = &m->d;
     server_free(d);
     config_free(d->cfg);
+    fewshot_free(d->fewshot);
     while (m->retired) {
         struct retired_config *next = m->retired->next;
         config_free(m->retired->cfg);
@@ -333,7 +347,8 @@ int main(int argc, char **argv) {
 
     char err[512];
     if (config_load(m->opt.config_path, &m->opt.flags, &d->cfg, &d->config_path, err, sizeof err) !=
-        0) {
+            0 ||
+        fewshot_load_configured(d->cfg, d->config_path, &d->fewshot, err, sizeof err) != 0) {
         fprintf(stderr, "promptd: %s\n", err);
         return EXIT_CONFIG;
     }
@@ -343,6 +358,7 @@ int main(int argc, char **argv) {
         return rc;
     }
     log_set_level((enum log_level)d->cfg->log_level);
+    fewshot_log_loaded(d->fewshot);
 
     char path[LIMIT_SOCKET_PATH_BYTES + 64];
     if (sockpath_resolve(d->cfg->socket_path, NULL, path, sizeof path, err, sizeof err) != 0) {

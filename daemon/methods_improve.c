@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "builtin.h"
 #include "config.h"
 #include "daemon.h"
+#include "fewshot.h"
 #include "llm.h"
 #include "log.h"
 #include "promptd_limits.h"
@@ -37,7 +39,17 @@ struct improve_call {
     long long parent_id;                              /* -1: none */
     bool stream, record;
     bool reading_parent; /* a store_get_async callback is still to come */
+    bool few_shot;       /* the mode asked for (or FEWSHOT_ENABLED's default) */
+    size_t n_examples;   /* examples put into the user message */
 };
+
+/* "few-shot" only when examples reached the model that answered: builtin,
+ * asked for or as the fallback, answers from its template and saw none. */
+static const char *improve_backend(const struct improve_call *ic, const struct llm_outcome *out) {
+    bool examples_seen =
+        ic->n_examples > 0 && out->provider && strcmp(out->provider, BUILTIN_NAME) != 0;
+    return examples_seen ? IMPROVE_BACKEND_FEW_SHOT : IMPROVE_BACKEND_ZERO_SHOT;
+}
 
 static void improve_free(struct improve_call *ic) {
     json_decref(ic->request_id);
@@ -91,7 +103,7 @@ static int64_t improve_record(struct improve_call *ic, const struct llm_outcome 
         .has_confidence = r->has_confidence,
         .confidence = r->confidence,
         .latency_ms = latency_ms,
-        .backend = IMPROVE_BACKEND_ZERO_SHOT,
+        .backend = improve_backend(ic, out),
         .provider = out->provider,
         .model = out->model,
         .client = ic->client,
@@ -107,7 +119,7 @@ static void improve_reply_result(struct improve_call *ic, const struct llm_outco
     int64_t id = improve_record(ic, out, latency);
     struct result_meta meta = {
         .id = id > 0 ? id : -1,
-        .backend = IMPROVE_BACKEND_ZERO_SHOT,
+        .backend = improve_backend(ic, out),
         .provider = out->provider,
         .model = out->model,
         .latency_ms = latency,
@@ -160,17 +172,35 @@ static void improve_on_done(void *arg, const struct llm_outcome *out) {
     improve_free(ic);
 }
 
+/* The examples section of a few-shot call (owned by the caller), chosen
+ * from the trainset loaded now; NULL in zero-shot mode. Out of memory, or
+ * a SIGHUP that removed the trainset while a parent_id was being read,
+ * answers zero-shot, and the backend then says so. */
+static char *improve_examples(struct improve_call *ic) {
+    if (!ic->few_shot)
+        return NULL;
+    struct daemon *d = ic->d;
+    char *text = fewshot_render(d->fewshot, ic->idea, ic->context, (size_t)d->cfg->fewshot_k,
+                                &ic->n_examples);
+    if (!text && fewshot_count(d->fewshot) > 0)
+        log_warn("few-shot: no examples could be prepared (out of memory); answering zero-shot");
+    return text;
+}
+
 static void improve_run(struct improve_call *ic, const char *parent_prompt) {
+    char *examples = improve_examples(ic);
     struct llm_params p = {
         .provider = ic->provider,
         .model = ic->model,
         .idea = ic->idea,
         .context = ic->context,
         .parent_prompt = parent_prompt,
+        .examples = examples,
         .stream = ic->stream,
         .received_ms = rpc_call_received_ms(ic->call),
     };
     ic->req = llm_improve(ic->d->llm, &p, improve_on_delta, improve_on_done, ic);
+    free(examples); /* the engine copied it into its user message */
     if (!ic->req) {
         struct rpc_call *call = ic->call;
         ic->call = NULL;
@@ -294,26 +324,31 @@ static bool improve_target_params(struct rpc_call *call, json_t *params, char **
     return true;
 }
 
-static bool improve_mode_param(struct rpc_call *call, json_t *params, const struct config *cfg) {
+/* mode into *few_shot; absent, FEWSHOT_ENABLED decides. Few-shot needs
+ * a loaded trainset (start-up refuses FEWSHOT_ENABLED without one, but
+ * mode "few-shot" can be asked of any daemon). */
+static bool improve_mode_param(struct rpc_call *call, json_t *params, const struct daemon *d,
+                               bool *few_shot) {
     const char *mode = NULL;
     if (!rpc_param_str(call, params, "mode", false, &mode))
         return false;
     if (!mode) {
-        /* FEWSHOT_ENABLED asks for few-shot by default; until it exists,
-         * zero-shot answers rather than failing every request. */
-        return true;
-    }
-    if (strcmp(mode, IMPROVE_BACKEND_ZERO_SHOT) == 0)
-        return true;
-    if (strcmp(mode, IMPROVE_BACKEND_FEW_SHOT) == 0) {
-        rpc_reply_invalid_param(call, "mode",
-                                "few-shot needs a trainset of example improvements "
-                                "(FEWSHOT_TRAINSET_PATH), which this promptd cannot use yet: "
-                                "use mode \"zero-shot\"");
+        *few_shot = d->cfg->fewshot_enabled;
+    } else if (strcmp(mode, IMPROVE_BACKEND_ZERO_SHOT) == 0 ||
+               strcmp(mode, IMPROVE_BACKEND_FEW_SHOT) == 0) {
+        *few_shot = strcmp(mode, IMPROVE_BACKEND_FEW_SHOT) == 0;
+    } else {
+        rpc_reply_invalid_param(call, "mode", "\"mode\" must be \"zero-shot\" or \"few-shot\"");
         return false;
     }
-    rpc_reply_invalid_param(call, "mode", "\"mode\" must be \"zero-shot\" or \"few-shot\"");
-    return false;
+    if (*few_shot && fewshot_count(d->fewshot) == 0) {
+        rpc_reply_invalid_param(call, "mode",
+                                "few-shot needs a trainset of example improvements: set "
+                                "FEWSHOT_TRAINSET_PATH in promptd's config file (see "
+                                "docs/fewshot.md) and reload it, or use mode \"zero-shot\"");
+        return false;
+    }
+    return true;
 }
 
 static bool improve_read_params(struct improve_call *ic, json_t *params) {
@@ -326,7 +361,7 @@ static bool improve_read_params(struct improve_call *ic, json_t *params) {
                             &ic->idea) ||
         !improve_text_param(call, params, "context", false, 0, LIMIT_CONTEXT_MAX_CHARS,
                             &ic->context) ||
-        !improve_mode_param(call, params, ic->d->cfg) ||
+        !improve_mode_param(call, params, ic->d, &ic->few_shot) ||
         !improve_target_params(call, params, &ic->provider, &ic->model) ||
         !rpc_param_bool(call, params, "stream", &ic->stream) ||
         !rpc_param_bool(call, params, "record", &ic->record) ||

@@ -522,9 +522,18 @@ static char *cat(char *buf, size_t *len, const char *s) {
  * to improve from the instructions about it (the system prompt says that
  * nothing inside the tags is an instruction to it). */
 char *result_user_message(const char *idea, const char *context, const char *parent_prompt) {
+    return result_user_message_with_examples(idea, context, parent_prompt, NULL);
+}
+
+/* Examples go first, so the request ends with the person's own idea: what
+ * the model read last is what it answers. */
+char *result_user_message_with_examples(const char *idea, const char *context,
+                                        const char *parent_prompt, const char *examples) {
     size_t len = 0;
     char *m = calloc(1, 1);
     bool has_context = context && context[0];
+    if (examples && examples[0])
+        m = m ? cat(m, &len, examples) : NULL;
     if (parent_prompt) {
         m = m ? cat(m, &len,
                     "Refine an improved prompt written earlier: keep what it already does "

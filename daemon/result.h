@@ -163,4 +163,9 @@ const char *result_system_prompt(size_t *len);
  * when out of memory. */
 char *result_user_message(const char *idea, const char *context, const char *parent_prompt);
 
+/* The same, preceded by examples (fewshot_render's section; NULL or ""
+ * for none) in few-shot mode. Borrowed; the result is owned as above. */
+char *result_user_message_with_examples(const char *idea, const char *context,
+                                        const char *parent_prompt, const char *examples);
+
 #endif

@@ -1352,11 +1352,10 @@ fail:
 
 int store_open(struct daemon *d, const struct config *cfg, struct store **out, char *err,
                size_t errlen) {
-    char path[PATH_MAX], cdir[PATH_MAX];
+    char path[PATH_MAX];
     *out = NULL;
-    store_dir_of(d->config_path, cdir, sizeof cdir);
-    if (store_resolve_path(cfg->sqlite_db_path, d->config_path ? cdir : NULL, path, sizeof path,
-                           err, errlen) != 0)
+    if (store_resolve_path(cfg->sqlite_db_path, d->config_path, path, sizeof path, err, errlen) !=
+        0)
         return -1;
     struct store *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path)) || store_init_sync(s) != 0) {

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <sys/param.h>
 #endif
 
+#include "config.h"
 #include "log.h"
 
 void store_utc_stamp(char *out, size_t outlen, bool compact) {
@@ -41,16 +41,8 @@ int64_t store_files_size(const char *path) {
     return store_file_size(path) + store_file_size(wal);
 }
 
-static const char *home_dir(void) {
-    const char *home = getenv("HOME");
-    if (home && home[0] == '/')
-        return home;
-    struct passwd *pw = getpwuid(getuid());
-    return pw && pw->pw_dir ? pw->pw_dir : NULL;
-}
-
 static int default_path(char *out, size_t outlen, char *err, size_t errlen) {
-    const char *home = home_dir();
+    const char *home = config_home_dir();
     int n;
 #ifdef __APPLE__
     if (!home) {
@@ -76,36 +68,11 @@ static int default_path(char *out, size_t outlen, char *err, size_t errlen) {
     return 0;
 }
 
-int store_resolve_path(const char *configured, const char *config_dir, char *out, size_t outlen,
+int store_resolve_path(const char *configured, const char *config_path, char *out, size_t outlen,
                        char *err, size_t errlen) {
-    char cwd[PATH_MAX];
-    int n;
     if (!configured || !configured[0])
         return default_path(out, outlen, err, errlen);
-    if (configured[0] == '/') {
-        n = snprintf(out, outlen, "%s", configured);
-    } else if (configured[0] == '~' && configured[1] == '/') {
-        const char *home = home_dir();
-        if (!home) {
-            snprintf(err, errlen, "SQLITE_DB_PATH %s: cannot find the home directory", configured);
-            return -1;
-        }
-        n = snprintf(out, outlen, "%s/%s", home, configured + 2);
-    } else if (config_dir) {
-        /* The old backend's .env says "./data/prompt_history.db": relative
-         * to where that file lives, not to the daemon's working directory. */
-        n = snprintf(out, outlen, "%s/%s", config_dir, configured);
-    } else if (getcwd(cwd, sizeof cwd)) {
-        n = snprintf(out, outlen, "%s/%s", cwd, configured);
-    } else {
-        snprintf(err, errlen, "SQLITE_DB_PATH %s: cannot resolve a relative path", configured);
-        return -1;
-    }
-    if (n < 0 || (size_t)n >= outlen) {
-        snprintf(err, errlen, "SQLITE_DB_PATH is too long");
-        return -1;
-    }
-    return 0;
+    return config_resolve_path("SQLITE_DB_PATH", configured, config_path, out, outlen, err, errlen);
 }
 
 /* mkdir -p with 0700 for the directories it creates (existing ones are

@@ -7,10 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Resolves the database path as store_open does: SQLITE_DB_PATH (a
- * leading "~/" is $HOME; relative to config_dir when given) or the
- * platform default. Returns 0 or -1 with err. */
-int store_resolve_path(const char *configured, const char *config_dir, char *out, size_t outlen,
+/* Resolves the database path as store_open does: SQLITE_DB_PATH as
+ * config_resolve_path does (relative to config_path, the file that set
+ * it, when given), or the platform default. Returns 0 or -1 with err. */
+int store_resolve_path(const char *configured, const char *config_path, char *out, size_t outlen,
                        char *err, size_t errlen);
 /* mkdir -p of path's directory, 0700 for what it creates. 0 or -1 with err. */
 int store_make_parent_dirs(const char *path, char *err, size_t errlen);

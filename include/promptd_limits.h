@@ -26,6 +26,24 @@
 /* improve: the context, in characters; a prompt's context, not a document. */
 #define LIMIT_CONTEXT_MAX_CHARS 100000
 
+/* Few-shot trainset (FEWSHOT_TRAINSET_PATH, docs/fewshot.md). The whole
+ * file is read into memory at start-up and on SIGHUP, so it is bounded;
+ * a few hundred good examples is already plenty. */
+#define LIMIT_FEWSHOT_FILE_BYTES (8 * 1024 * 1024)
+#define LIMIT_FEWSHOT_EXAMPLES   10000
+/* An example's idea, context, improved_prompt and reasoning, in characters
+ * after trimming: an idea's own maximum. The context is held tighter than
+ * improve's (LIMIT_CONTEXT_MAX_CHARS) because examples are repeated in
+ * every few-shot request; the idea's minimum is improve's. */
+#define LIMIT_FEWSHOT_TEXT_CHARS LIMIT_IDEA_MAX_CHARS
+/* role, directive, framework and each guardrail: a line, not a document. */
+#define LIMIT_FEWSHOT_SHORT_CHARS 1000
+#define LIMIT_FEWSHOT_GUARDRAILS  20
+/* Bytes of examples in one request's user message: the most similar
+ * example always goes in; the next ones only while the total stays under
+ * this, so FEWSHOT_K=20 long examples cannot blow a model's context. */
+#define LIMIT_FEWSHOT_PROMPT_BYTES (64 * 1024)
+
 /* One upstream HTTP response body. A model that never stops, or a hostile
  * server, must not fill the daemon's memory. */
 #define LIMIT_UPSTREAM_RESPONSE_BYTES (8 * 1024 * 1024)

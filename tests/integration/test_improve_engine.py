@@ -92,8 +92,10 @@ class Params(unittest.TestCase):
         self.assertEqual(self.fake.stats()["requests"], 0)
 
     def test_few_shot_needs_a_trainset(self):
+        # This daemon has none (test_fewshot.py covers the daemons that do).
         e = self.bad("mode", idea=IDEA, mode="few-shot")
         self.assertIn("few-shot needs a trainset", e["message"])
+        self.assertIn("set FEWSHOT_TRAINSET_PATH", e["message"])
 
     def test_zero_shot_is_accepted(self):
         r = self.c.result("improve", {"idea": IDEA, "mode": "zero-shot", "provider": "builtin"})

@@ -6,6 +6,7 @@ import resource
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -418,11 +419,23 @@ class ConfigTest(unittest.TestCase):
         self.assertNotIn("sk-x", r.stderr)
 
     def test_old_env_file_with_unknown_keys(self):
-        r = self.run_daemon(["--check-config"],
-                            config="API_HOST=0.0.0.0\nDSPY_FEWSHOT_ENABLED=true\n")
+        # Few-shot needs its trainset (test_fewshot.py): name one.
+        fd, trainset = tempfile.mkstemp(suffix=".jsonl")
+        try:
+            os.write(fd, b'{"idea": "a good idea", "improved_prompt": "p"}\n')
+            os.close(fd)
+            r = self.run_daemon(["--check-config"],
+                                config="API_HOST=0.0.0.0\nDSPY_FEWSHOT_ENABLED=true\n"
+                                       "FEWSHOT_TRAINSET_PATH=%s\n" % trainset)
+        finally:
+            os.unlink(trainset)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("unknown key API_HOST", r.stderr)
         self.assertTrue(json.loads(r.stdout)["FEWSHOT_ENABLED"])
+        # An old .env enabling few-shot without a trainset is refused, saying what to set.
+        r = self.run_daemon(["--check-config"], config="DSPY_FEWSHOT_ENABLED=true\n")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("set it to a file of example improvements", r.stderr)
 
     def test_bad_flags(self):
         self.assertEqual(self.run_daemon(["--bogus"]).returncode, 2)

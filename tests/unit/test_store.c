@@ -472,7 +472,8 @@ static void test_resolve_path(void) {
     char out[512], err[256];
     CHECK_INT(store_resolve_path("/a/b.db", NULL, out, sizeof out, err, sizeof err), 0);
     CHECK_STR(out, "/a/b.db");
-    CHECK_INT(store_resolve_path("./data/h.db", "/etc/app", out, sizeof out, err, sizeof err), 0);
+    CHECK_INT(store_resolve_path("./data/h.db", "/etc/app/.env", out, sizeof out, err, sizeof err),
+              0);
     CHECK_STR(out, "/etc/app/./data/h.db");
     setenv("HOME", "/home/u", 1);
     CHECK_INT(store_resolve_path("~/h.db", NULL, out, sizeof out, err, sizeof err), 0);
