@@ -42,7 +42,7 @@ static void ctl_on_sigint(int sig) {
 
 struct improve_opts {
     char *idea; /* owned */
-    const char *context, *provider, *model;
+    const char *context, *provider, *model, *mode;
     bool no_stream, copy;
 };
 
@@ -105,23 +105,26 @@ static char *ctl_join_args(int argc, char **argv) {
 }
 
 static const char improve_usage[] =
-    "promptctl improve [IDEA|-] [-c CONTEXT] [--provider P] [--model M] [--json]\n"
-    "                         [--no-stream] [--copy]\n"
+    "promptctl improve [IDEA|-] [-c CONTEXT] [--provider P] [--model M] [--mode M]\n"
+    "                         [--json] [--no-stream] [--copy]\n"
     "  IDEA            the rough idea (several words are joined); '-' or none: stdin\n"
     "  -c, --context   extra context for the model\n"
     "  --provider P    ollama, openai, anthropic, gemini or builtin\n"
     "  --model M       the model to ask (default: the daemon's LLM_MODEL)\n"
+    "  --mode M        zero-shot or few-shot (examples from FEWSHOT_TRAINSET_PATH;\n"
+    "                  default: the daemon's FEWSHOT_ENABLED)\n"
     "  --json          print the whole result as JSON\n"
     "  --no-stream     print the prompt when it is complete, not as it is written\n"
     "  --copy          also put the improved prompt on the clipboard\n"
     "Ctrl-C cancels the request";
 
 static int ctl_improve_args(int argc, char **argv, struct improve_opts *o) {
-    enum { O_PROVIDER = 1, O_MODEL, O_NO_STREAM, O_COPY };
+    enum { O_PROVIDER = 1, O_MODEL, O_MODE, O_NO_STREAM, O_COPY };
     static const struct option longopts[] = {
         {"context", required_argument, NULL, 'c'},
         {"provider", required_argument, NULL, O_PROVIDER},
         {"model", required_argument, NULL, O_MODEL},
+        {"mode", required_argument, NULL, O_MODE},
         {"no-stream", no_argument, NULL, O_NO_STREAM},
         {"copy", no_argument, NULL, O_COPY},
         {NULL, 0, NULL, 0},
@@ -139,6 +142,9 @@ static int ctl_improve_args(int argc, char **argv, struct improve_opts *o) {
             break;
         case O_MODEL:
             o->model = optarg;
+            break;
+        case O_MODE:
+            o->mode = optarg;
             break;
         case O_NO_STREAM:
             o->no_stream = true;
@@ -405,6 +411,8 @@ static json_t *ctl_improve_params(const struct improve_opts *o, bool stream) {
         json_object_set_new(p, "provider", json_string(o->provider));
     if (p && o->model)
         json_object_set_new(p, "model", json_string(o->model));
+    if (p && o->mode)
+        json_object_set_new(p, "mode", json_string(o->mode));
     return p;
 }
 

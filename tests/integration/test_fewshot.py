@@ -15,7 +15,7 @@ import unittest
 
 from improve_common import DEFAULT_RESULT, error_of, free_port, improve_stream
 from fake_llm import FakeLLM
-from harness import PROMPTD, Daemon, base_env, wait_for
+from harness import PROMPTD, Daemon, base_env, promptctl, wait_for
 
 IDEA = "email my landlord about the heater"
 
@@ -119,6 +119,16 @@ class FewShot(unittest.TestCase):
         self.assertEqual(row["backend"], "few-shot")
         listed = self.c.result("history.list", {"backend": "few-shot"})
         self.assertIn(r["id"], [item["id"] for item in listed["items"]])
+
+    def test_promptctl_mode_few_shot(self):
+        r = promptctl(["--socket", self.d.socket, "improve", "--json", "--mode", "few-shot", IDEA],
+                      env=self.d.env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["backend"], "few-shot")
+        self.assertEqual(markers_in(user_message(self.fake)), EXPECTED)
+        r = promptctl(["--socket", self.d.socket, "improve", "--json", "--mode", "zero-shot", IDEA],
+                      env=self.d.env)
+        self.assertEqual(json.loads(r.stdout)["backend"], "zero-shot")
 
     def test_the_context_counts_in_the_choice(self):
         self.c.result("improve", {"idea": "help me with something", "mode": "few-shot",
