@@ -150,8 +150,9 @@ $(BUILD)/bench/bench_rpc: tests/bench/bench_rpc.c
 bench-rpc: $(BUILD)/bench/bench_rpc $(BUILD)/promptd
 	$(BUILD)/bench/bench_rpc $(BUILD)/promptd
 
-# 1000 concurrent improves against a 1 s backend; health latency meanwhile;
-# RSS idle and loaded (tests/bench/bench_load.py).
+# 1000 concurrent improves against a 1 s backend; health latency meanwhile,
+# unpinned and with the daemon alone on a CPU (3 runs each, ~40 s); the
+# daemon's CPU time; RSS idle and loaded (tests/bench/bench_load.py).
 bench-load: $(BUILD)/promptd
 	python3 tests/bench/bench_load.py --build $(BUILD)
 

@@ -10,6 +10,10 @@
  * ending the transfer is reported as its own outcome so the engine can map
  * it to -32001 with the right sentence.
  *
+ * A burst of new transfers reaches curl a few per loop iteration (their
+ * connects would otherwise run back to back in one iteration, and the loop
+ * would answer nobody meanwhile); their clocks start at http_start.
+ *
  * The module knows nothing of providers or JSON: it moves bytes. */
 #ifndef PROMPTD_HTTP_H
 #define PROMPTD_HTTP_H
@@ -87,7 +91,8 @@ struct http_req *http_start(struct http *h, const struct http_request *r, char *
  * sees the client go). on_done is not called. Safe from inside on_data. */
 void http_req_cancel(struct http_req *req);
 
-/* Transfers currently running. */
+/* Transfers started and not finished: running, or waiting for their turn
+ * to reach curl. */
 size_t http_active(const struct http *h);
 
 #endif

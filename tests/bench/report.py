@@ -76,11 +76,20 @@ def load_rows(out):
     if m:
         rows.append(("1000 concurrent improves, 1 s backend", "%s of %s in %s s" % m.groups(),
                      "all answered"))
-    m = re.search(r"during the load\s+p50 ([\d.]+) ms\s+p99 ([\d.]+) ms", out)
-    q = re.search(r"when idle\s+p50 ([\d.]+) ms\s+p99 ([\d.]+) ms", out)
-    if m and q:
-        rows.append(("health while they run p50 / p99", "%s / %s ms" % m.groups(),
-                     "idle %s / %s ms; target p99 < 5 ms" % q.groups()))
+    # Unpinned (the daemon shares the CPUs with the fake LLM and the load),
+    # then pinned (the daemon alone on a CPU); bench_load.py prints both.
+    for tag, name in (("", ""), (r" \(pinned\)", " (pinned)")):
+        m = re.search(r"during the load%s\s+p50 ([\d.]+) ms\s+p99 ([\d.]+) ms" % tag, out)
+        q = re.search(r"when idle%s\s+p50 ([\d.]+) ms\s+p99 ([\d.]+) ms" % tag, out)
+        if m and q:
+            rows.append(("health while they run%s p50 / p99" % name, "%s / %s ms" % m.groups(),
+                         "idle %s / %s ms; target p99 < 5 ms" % q.groups()))
+        c = re.search(r"daemon CPU in the load%s\s+([\d.]+) s on CPU \((\d+)%% of one CPU\), "
+                      r"([\d.]+) s waiting for a CPU; idle ([\d.]+)%%" % tag, out)
+        if c:
+            rows.append(("daemon CPU during that load%s" % name, "%s s (%s%%)" % c.group(1, 2),
+                         "idle %s%% of one CPU; %s s runnable but waiting for a CPU"
+                         % c.group(4, 3)))
     m = re.search(r"RSS: idle ([\d.]+) MB, peak under load ([\d.]+) MB", out)
     if m:
         rows.append(("RSS idle / under that load", "%s / %s MB" % m.groups(), "target idle < 8 MB"))

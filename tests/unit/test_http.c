@@ -1,7 +1,8 @@
 /* http.c against a tiny HTTP server on the same libuv loop: a complete
  * answer and connection reuse, connection refused, the first-byte timeout,
  * the generation deadline, the size cap, a cancel from inside on_data, a
- * cancel while waiting, and http_close with transfers in flight. Each test
+ * cancel while waiting, http_close with transfers in flight, and the pacing
+ * of a burst (at most HTTP_STARTS_PER_TICK new transfers per iteration). Each test
  * ends with uv_loop_close() == 0: every handle the module opened was
  * closed and its memory freed (ASan checks the rest). */
 #include <arpa/inet.h>
@@ -376,6 +377,85 @@ static void test_cancel_while_waiting_and_close_in_flight(void) {
     CHECK_INT(b.done_calls, 0);
 }
 
+/* Transfers started at once: more than HTTP_STARTS_PER_TICK (8), so most
+ * wait for later iterations. */
+#define N 100
+
+static void test_burst_is_paced(void) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct srv srv;
+    CHECK_INT(srv_start(&srv, &loop, SRV_OK), 0);
+    uv_listen((uv_stream_t *)&srv.listener, 512, srv_on_conn);
+    struct http *h = http_new(&loop, N);
+    static struct got g[N];
+    memset(g, 0, sizeof g);
+    for (int i = 0; i < N; i++)
+        CHECK(get(h, srv.port, &g[i], 5000, 5000, 0) != NULL);
+    CHECK_INT(http_active(h), N);
+    int max_new = 0, iters = 0, prev = 0;
+    for (;;) {
+        int done = 0;
+        for (int i = 0; i < N; i++)
+            done += g[i].done_calls;
+        if (done == N || iters > 100000)
+            break;
+        uv_run(&loop, UV_RUN_ONCE);
+        iters++;
+        if (srv.accepted - prev > max_new)
+            max_new = srv.accepted - prev;
+        prev = srv.accepted;
+    }
+    for (int i = 0; i < N; i++) {
+        CHECK_INT(g[i].done_calls, 1);
+        CHECK_INT(g[i].res.outcome, HTTP_DONE);
+    }
+    printf("  iterations %d, most connections accepted in one iteration %d\n", iters, max_new);
+    CHECK(max_new <= 32);
+    CHECK_INT(http_active(h), 0);
+    CHECK_INT(teardown(&loop, h, &srv), 0);
+}
+
+static void test_cancel_and_time_out_while_waiting(void) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct srv srv;
+    CHECK_INT(srv_start(&srv, &loop, SRV_SILENT), 0);
+    struct http *h = http_new(&loop, N);
+    static struct got g[40];
+    memset(g, 0, sizeof g);
+    struct http_req *r[40];
+    for (int i = 0; i < 40; i++)
+        CHECK((r[i] = get(h, srv.port, &g[i], 30, 5000, 0)) != NULL);
+    http_req_cancel(r[39]); /* still waiting */
+    http_req_cancel(r[0]);  /* already with curl */
+    CHECK_INT(http_active(h), 38);
+    run_for(&loop, 300);
+    CHECK_INT(g[0].done_calls, 0);
+    CHECK_INT(g[39].done_calls, 0);
+    for (int i = 1; i < 39; i++) {
+        CHECK_INT(g[i].done_calls, 1);
+        CHECK_INT(g[i].res.outcome, HTTP_FIRST_BYTE_TIMEOUT);
+    }
+    CHECK_INT(http_active(h), 0);
+    CHECK_INT(teardown(&loop, h, &srv), 0);
+}
+
+static void test_close_with_waiting(void) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct srv srv;
+    CHECK_INT(srv_start(&srv, &loop, SRV_SILENT), 0);
+    struct http *h = http_new(&loop, N);
+    static struct got g[40];
+    memset(g, 0, sizeof g);
+    for (int i = 0; i < 40; i++)
+        CHECK(get(h, srv.port, &g[i], 5000, 5000, 0) != NULL);
+    CHECK_INT(teardown(&loop, h, &srv), 0);
+    for (int i = 0; i < 40; i++)
+        CHECK_INT(g[i].done_calls, 0);
+}
+
 int main(void) {
     RUN(test_complete_answer_and_reuse);
     RUN(test_refused);
@@ -384,5 +464,8 @@ int main(void) {
     RUN(test_size_cap);
     RUN(test_cancel_from_inside_on_data);
     RUN(test_cancel_while_waiting_and_close_in_flight);
+    RUN(test_burst_is_paced);
+    RUN(test_cancel_and_time_out_while_waiting);
+    RUN(test_close_with_waiting);
     UNIT_EXIT();
 }
