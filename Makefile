@@ -152,14 +152,19 @@ bench-rpc: $(BUILD)/bench/bench_rpc $(BUILD)/promptd
 
 # 1000 concurrent improves against a 1 s backend; health latency meanwhile,
 # unpinned and with the daemon alone on a CPU (3 runs each, ~40 s); the
-# daemon's CPU time; RSS idle and loaded (tests/bench/bench_load.py).
-bench-load: $(BUILD)/promptd
+# daemon's CPU time; RSS idle and loaded, next to the RSS of a bare
+# program initialising the same libraries (tests/bench/rss_floor.c).
+$(BUILD)/bench/rss_floor: tests/bench/rss_floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 $(WARN) $(FEATURES) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
+
+bench-load: $(BUILD)/promptd $(BUILD)/bench/rss_floor
 	python3 tests/bench/bench_load.py --build $(BUILD)
 
 # Every benchmark (tests/bench/report.py): each one's output, then one
 # summary table with the machine. Figures are medians and percentiles next
 # to a baseline measured in the same run, or to the design's target.
-bench: all $(BUILD)/bench/bench_rpc $(BUILD)/bench/bench_store
+bench: all $(BUILD)/bench/bench_rpc $(BUILD)/bench/bench_store $(BUILD)/bench/rss_floor
 	python3 tests/bench/report.py --build $(BUILD) --rows $(BENCH_ROWS)
 
 # 10 minutes of mixed load; RSS and fds every 10 s; a PNG chart in

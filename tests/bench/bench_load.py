@@ -54,6 +54,22 @@ OTHERS_NOTE = 0.1
 ERRORS = {}
 
 
+def rss_floor_kb(build):
+    """RSS of build/bench/rss_floor once it has initialised its libraries;
+    None when it was not built."""
+    exe = os.path.join(build, "bench", "rss_floor")
+    if not os.access(exe, os.X_OK):
+        return None
+    p = subprocess.Popen([exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        if p.stdout.readline().strip() != b"ready":
+            return None
+        return rss_kb(p.pid)
+    finally:
+        p.stdin.close()
+        p.wait(timeout=10)
+
+
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
@@ -438,9 +454,14 @@ def main():
     for message, count in ERRORS.items():
         print("  failed %d: %s" % (count, message))
     runs = [r for rs in results.values() for r in rs]
+    idle_rss = median([r["rss_idle"] for r in runs])
     print("RSS: idle %.1f MB, peak under load %.1f MB"
-          % (median([r["rss_idle"] for r in runs]) / 1024,
-             max(r["rss_peak"] for r in runs) / 1024))
+          % (idle_rss / 1024, max(r["rss_peak"] for r in runs) / 1024))
+    floor = rss_floor_kb(args.build)
+    if floor:
+        print("RSS floor: %.1f MB for a bare program linking and initialising the same libraries "
+              "(tests/bench/rss_floor.c); promptd's own: %+.1f MB"
+              % (floor / 1024, (idle_rss - floor) / 1024))
     return 0 if all(r["ok"] == args.requests for r in runs) else 1
 
 

@@ -92,7 +92,11 @@ def load_rows(out):
                          % c.group(4, 3)))
     m = re.search(r"RSS: idle ([\d.]+) MB, peak under load ([\d.]+) MB", out)
     if m:
-        rows.append(("RSS idle / under that load", "%s / %s MB" % m.groups(), "target idle < 8 MB"))
+        floor = re.search(r"RSS floor: ([\d.]+) MB .*promptd's own: ([+-][\d.]+) MB", out)
+        target = "target idle < 8 MB"
+        if floor:
+            target += "; the libraries alone take %s MB (promptd's own %s MB)" % floor.groups()
+        rows.append(("RSS idle / under that load", "%s / %s MB" % m.groups(), target))
     return rows
 
 
