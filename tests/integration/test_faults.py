@@ -1108,6 +1108,17 @@ class DiskFull(unittest.TestCase):
 
 
 class ExclusiveLock(unittest.TestCase):
+    @staticmethod
+    def start_locked(d):
+        """Starts d, records one row, then holds an exclusive lock on its
+        database from another connection, which it returns."""
+        d.start()
+        d.call("improve", {"idea": "a row before the lock"})
+        settled(d)
+        blocker = sqlite3.connect(db_file(d), isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        return blocker
+
     def test_another_process_holds_an_exclusive_lock_for_10_s(self):
         """slow: ~12 s. Another process holds BEGIN EXCLUSIVE on the WAL
         database for 10 s while rows are recorded. improve keeps answering
@@ -1119,11 +1130,7 @@ class ExclusiveLock(unittest.TestCase):
         sound."""
         d = builtin_daemon(PROMPTD_TEST_CIRCUIT_PAUSE_MS=1000)
         try:
-            d.start()
-            d.call("improve", {"idea": "a row before the lock"})
-            settled(d)
-            blocker = sqlite3.connect(db_file(d), isolation_level=None)
-            blocker.execute("BEGIN EXCLUSIVE")
+            blocker = self.start_locked(d)
             locked_at = time.monotonic()
             rec = Recorder(d, clients=1, window=5, pause=0.05, prefix="locked row").start()
             samples, worst = [], 0.0
@@ -1176,11 +1183,7 @@ class ExclusiveLock(unittest.TestCase):
         write, and exits 0; the file is sound and holds what it held."""
         d = builtin_daemon()
         try:
-            d.start()
-            d.call("improve", {"idea": "a row before the lock"})
-            settled(d)
-            blocker = sqlite3.connect(db_file(d), isolation_level=None)
-            blocker.execute("BEGIN EXCLUSIVE")
+            blocker = self.start_locked(d)
             try:
                 rec = Recorder(d, clients=4, window=100, prefix="locked row").start()
                 wait_for(lambda: len(rec.answers) > 2 * 4096 + 100, 30,
