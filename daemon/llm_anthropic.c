@@ -50,8 +50,6 @@ static int anthropic_build_chat(const struct llm_chat *c, struct llm_http *out) 
     if (rc == 0)
         rc = llm_http_json_body(out, body);
     if (rc == 0)
-        rc = llm_http_header(out, "Content-Type: application/json");
-    if (rc == 0)
         rc = anthropic_headers(c, out);
     json_decref(body);
     return rc;

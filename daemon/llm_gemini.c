@@ -44,8 +44,6 @@ static int gemini_build_chat(const struct llm_chat *c, struct llm_http *out) {
                           c->stream ? "streamGenerateContent?alt=sse" : "generateContent");
     if (rc == 0)
         rc = llm_http_json_body(out, body);
-    if (rc == 0)
-        rc = llm_http_header(out, "Content-Type: application/json");
     if (rc == 0 && c->api_key)
         rc = llm_http_header(out, "x-goog-api-key: %s", c->api_key);
     json_decref(body);

@@ -29,6 +29,21 @@ static json_t *ollama_messages(const struct llm_chat *c) {
                      "user", "content", c->user);
 }
 
+/* A POST of body (taken: released here) to path, with keep_alive and the
+ * key when configured. */
+static int ollama_post(const struct llm_chat *c, const char *path, json_t *body,
+                       struct llm_http *out) {
+    if (c->keep_alive && *c->keep_alive)
+        json_object_set_new(body, "keep_alive", llm_keep_alive_json(c->keep_alive));
+    int rc = llm_http_url(out, c->base_url, "%s", path);
+    if (rc == 0)
+        rc = llm_http_json_body(out, body);
+    if (rc == 0 && c->api_key)
+        rc = llm_http_header(out, "Authorization: Bearer %s", c->api_key);
+    json_decref(body);
+    return rc;
+}
+
 static int ollama_build_chat(const struct llm_chat *c, struct llm_http *out) {
     json_t *body = json_pack("{s:s, s:o, s:b, s:o, s:{s:f}}", "model", c->model, "messages",
                              ollama_messages(c), "stream", c->stream, "format",
@@ -42,17 +57,7 @@ static int ollama_build_chat(const struct llm_chat *c, struct llm_http *out) {
         json_object_set_new(body, "think", json_false());
     if (c->num_ctx > 0)
         json_object_set_new(json_object_get(body, "options"), "num_ctx", json_integer(c->num_ctx));
-    if (c->keep_alive && *c->keep_alive)
-        json_object_set_new(body, "keep_alive", llm_keep_alive_json(c->keep_alive));
-    int rc = llm_http_url(out, c->base_url, "/api/chat");
-    if (rc == 0)
-        rc = llm_http_json_body(out, body);
-    if (rc == 0)
-        rc = llm_http_header(out, "Content-Type: application/json");
-    if (rc == 0 && c->api_key)
-        rc = llm_http_header(out, "Authorization: Bearer %s", c->api_key);
-    json_decref(body);
-    return rc;
+    return ollama_post(c, "/api/chat", body, out);
 }
 
 static int ollama_build_models(const struct llm_chat *c, struct llm_http *out) {
@@ -66,17 +71,7 @@ static int ollama_build_models(const struct llm_chat *c, struct llm_http *out) {
  * it is in memory (Ollama's documented preload). */
 static int ollama_build_prewarm(const struct llm_chat *c, struct llm_http *out) {
     json_t *body = json_pack("{s:s, s:b}", "model", c->model, "stream", 0);
-    if (body && c->keep_alive && *c->keep_alive)
-        json_object_set_new(body, "keep_alive", llm_keep_alive_json(c->keep_alive));
-    int rc = body ? llm_http_url(out, c->base_url, "/api/generate") : -1;
-    if (rc == 0)
-        rc = llm_http_json_body(out, body);
-    if (rc == 0)
-        rc = llm_http_header(out, "Content-Type: application/json");
-    if (rc == 0 && c->api_key)
-        rc = llm_http_header(out, "Authorization: Bearer %s", c->api_key);
-    json_decref(body);
-    return rc;
+    return body ? ollama_post(c, "/api/generate", body, out) : -1;
 }
 
 /* One response object, streamed line or whole body. */

@@ -58,8 +58,6 @@ static int openai_build_chat(const struct llm_chat *c, struct llm_http *out) {
                           openai_base_has_v1(c->base_url) ? "" : "/v1");
     if (rc == 0)
         rc = llm_http_json_body(out, body);
-    if (rc == 0)
-        rc = llm_http_header(out, "Content-Type: application/json");
     if (rc == 0 && c->api_key)
         rc = llm_http_header(out, "Authorization: Bearer %s", c->api_key);
     json_decref(body);

@@ -51,7 +51,7 @@ int llm_http_json_body(struct llm_http *h, const json_t *obj) {
     if (!h->body)
         return -1;
     h->body_len = strlen(h->body);
-    return 0;
+    return llm_http_header(h, "Content-Type: application/json");
 }
 
 int llm_http_url(struct llm_http *h, const char *base, const char *fmt, ...) {

@@ -36,7 +36,8 @@ struct llm_http {
 void llm_http_clear(struct llm_http *h);
 /* Adds "Name: value" (printf-style). Returns 0 or -1. */
 int llm_http_header(struct llm_http *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Sets body to the compact JSON of obj (borrowed). Returns 0 or -1. */
+/* Sets body to the compact JSON of obj (borrowed) and adds its
+ * Content-Type header. Returns 0 or -1. */
 int llm_http_json_body(struct llm_http *h, const json_t *obj);
 /* url = base + path (printf-style path). Returns 0 or -1. */
 int llm_http_url(struct llm_http *h, const char *base, const char *fmt, ...)
