@@ -8,17 +8,9 @@
 #include "log.h"
 #include "migrate.h"
 #include "unit.h"
+#include "unit_sqlite.h"
 
 #define LEGACY_FIXTURE "tests/fixtures/legacy_prompt_history.sql"
-
-static int64_t scalar(sqlite3 *db, const char *sql) {
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
 
 static char *read_file(const char *path) {
     FILE *f = fopen(path, "rb");

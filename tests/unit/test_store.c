@@ -24,6 +24,7 @@
 #include "store_file.h"
 #include "store_read.h"
 #include "unit.h"
+#include "unit_sqlite.h"
 
 /* ---- Fixtures -------------------------------------------------------- */
 
@@ -48,15 +49,6 @@ static sqlite3 *mem_db(void) {
 
 static int exec(sqlite3 *db, const char *sql) {
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
-}
-
-static int64_t scalar(sqlite3 *db, const char *sql) {
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
 }
 
 static double scalar_real(sqlite3 *db, const char *sql) {
