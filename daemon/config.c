@@ -508,9 +508,8 @@ const char *config_home_dir(void) {
     return pw && pw->pw_dir ? pw->pw_dir : NULL;
 }
 
-/* The directory part of a config file's path into out: "." when none. */
-static void config_dir_of(const char *config_path, char *out, size_t outlen) {
-    snprintf(out, outlen, "%s", config_path);
+void config_dir_of(const char *path, char *out, size_t outlen) {
+    snprintf(out, outlen, "%s", path);
     char *slash = strrchr(out, '/');
     if (!slash)
         snprintf(out, outlen, ".");

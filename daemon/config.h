@@ -88,6 +88,10 @@ const char *config_api_key(const struct config *cfg, const char *provider);
  * database), or NULL. */
 const char *config_home_dir(void);
 
+/* The directory part of path (a config file's, a database's) into out:
+ * "." when it has none, "/" for the root. */
+void config_dir_of(const char *path, char *out, size_t outlen);
+
 /* Resolves a path the configuration gave for key (SQLITE_DB_PATH,
  * FEWSHOT_TRAINSET_PATH): absolute as it is; "~/" is the home directory;
  * otherwise relative to the directory of config_path, the file that said

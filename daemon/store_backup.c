@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "migrate.h"
 #include "protocol.h"
 #include "store.h"
@@ -76,7 +77,7 @@ static int backup_job(sqlite3 *src, void *ctx, json_t **result, char *msg, size_
         return RPC_INVALID_PARAMS;
     int rc = copy_database(src, tmp, msg, msglen);
     int64_t rows = rc == SQLITE_OK ? count_rows(tmp) : -1;
-    store_dir_of(path, dir, sizeof dir);
+    config_dir_of(path, dir, sizeof dir);
     if (rc == SQLITE_OK && (store_fsync_path(tmp, false) != 0 || rename(tmp, path) != 0)) {
         snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
         rc = SQLITE_CANTOPEN;

@@ -105,7 +105,7 @@ int store_make_parent_dirs(const char *path, char *err, size_t errlen) {
  * it. */
 const char *store_network_fs_kind(const char *path) {
     char dir[PATH_MAX];
-    store_dir_of(path, dir, sizeof dir);
+    config_dir_of(path, dir, sizeof dir);
     const char *kind = NULL;
 #ifdef __linux__
     static const struct {
@@ -192,16 +192,6 @@ int store_fsync_path(const char *path, bool dir) {
     int rc = fsync(fd);
     close(fd);
     return rc;
-}
-
-/* The directory part of path: "." when it has none, "/" for the root. */
-void store_dir_of(const char *path, char *out, size_t outlen) {
-    snprintf(out, outlen, "%s", path ? path : "");
-    char *slash = strrchr(out, '/');
-    if (slash)
-        *(slash == out ? slash + 1 : slash) = '\0';
-    else
-        snprintf(out, outlen, ".");
 }
 
 /* A temporary 0600 file next to `near` (same filesystem: rename is

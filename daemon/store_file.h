@@ -29,8 +29,6 @@ int store_make_temp(const char *near, const char *tag, char *out, size_t outlen,
                     size_t msglen);
 /* fsync of a file, or of a directory when dir. 0 or -1. */
 int store_fsync_path(const char *path, bool dir);
-/* The directory part of path: "." when it has none. */
-void store_dir_of(const char *path, char *out, size_t outlen);
 /* The size of path, 0 when it is missing. */
 int64_t store_file_size(const char *path);
 /* The database file plus its WAL. */
