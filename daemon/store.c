@@ -27,10 +27,6 @@
 #include "store_internal.h"
 #include "store_read.h"
 
-/* Rows per write transaction: large enough that the commit's fsync is
- * shared by thousands of rows, small enough that a transaction stays short
- * and a failure drops a bounded number of rows. */
-#define STORE_BATCH_ROWS 4096
 /* Rows per delete transaction of retention and range deletes: rows queued
  * meanwhile wait at most one such batch. */
 #define STORE_DELETE_BATCH 2000
@@ -45,13 +41,6 @@
 /* After this much idle time with new commits, the writer runs a PASSIVE
  * checkpoint (it never waits for readers). */
 #define STORE_IDLE_CHECKPOINT_MS 1000
-/* Page size of a database promptd creates. Rows are 1-3 KB: on 4 KiB
- * pages most rows take a page of their own and half of it stays empty,
- * and every page is written twice (WAL, then checkpoint). 16 KiB pages hold
- * several rows: ~15% less file and ~30% faster writes (docs/schema.md,
- * "Performance"). Existing files keep their page size (changing it would
- * need a VACUUM of the whole file). */
-#define STORE_NEW_PAGE_SIZE 16384
 /* The writer's page cache: indexes and the FTS segments it appends to. */
 #define STORE_WRITER_CACHE_KIB 8192
 /* Retention runs at start-up and then this often. */
@@ -153,7 +142,7 @@ struct store {
 
     /* Writer thread only (and store_open before the thread starts). */
     sqlite3 *db;
-    sqlite3_stmt *stage, *move, *move_ignore; /* see store_stage_sql */
+    sqlite3_stmt *stage, *move, *move_ignore; /* see STORE_STAGE_SQL (store_internal.h) */
     struct store_op *jobs_head, *jobs_tail;
     bool dirty;               /* commits since the last checkpoint */
     bool flush_failed;        /* a write failed while stopping: drop the rest */
@@ -196,31 +185,6 @@ static void check_network_fs(struct store *s) {
 /* The writer's connection                                               */
 /* ===================================================================== */
 
-/* The columns the writer fills, in bind order. */
-#define STORE_COLS                                                                                 \
-    "id, timestamp, original_idea, context, improved_prompt, role, directive, framework, "         \
-    "guardrails, backend, confidence, reasoning, latency_ms, model_version, provider, client, "    \
-    "parent_id, prompt_tokens, completion_tokens"
-
-/* Rows are first staged in a TEMP table (in memory, no triggers), then
- * moved with one INSERT ... SELECT per batch. Why: SQLite opens a statement
- * savepoint for every execution of an INSERT that fires triggers, and
- * FTS5 flushes its pending index to a new segment at every savepoint; one
- * statement per row would write one FTS segment per row (and merge them
- * all again). One statement per batch writes one segment per batch: 2.5x
- * faster on 1.5 KB rows. The triggers stay the only code that maintains
- * the index and the rollup. */
-static const char store_stage_table_sql[] =
-    "CREATE TEMP TABLE IF NOT EXISTS promptd_batch AS SELECT " STORE_COLS
-    " FROM main.prompt_history WHERE 0";
-static const char store_stage_sql[] =
-    "INSERT INTO temp.promptd_batch(" STORE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-    "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
-static const char store_move_sql[] =
-    "INSERT INTO main.prompt_history(" STORE_COLS ") SELECT " STORE_COLS " FROM temp.promptd_batch";
-static const char store_move_ignore_sql[] = "INSERT OR IGNORE INTO main.prompt_history(" STORE_COLS
-                                            ") SELECT " STORE_COLS " FROM temp.promptd_batch";
-
 enum open_result {
     OPEN_OK,
     OPEN_FATAL,   /* newer or foreign: the daemon must not start */
@@ -255,14 +219,14 @@ static int writer_pragmas(struct store *s, sqlite3 *db) {
 }
 
 static int prepare_inserts(struct store *s, sqlite3 *db) {
-    int rc = sqlite3_exec(db, store_stage_table_sql, NULL, NULL, NULL);
+    int rc = sqlite3_exec(db, STORE_STAGE_TABLE_SQL, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc =
-            sqlite3_prepare_v3(db, store_stage_sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stage, NULL);
+            sqlite3_prepare_v3(db, STORE_STAGE_SQL, -1, SQLITE_PREPARE_PERSISTENT, &s->stage, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v3(db, store_move_sql, -1, SQLITE_PREPARE_PERSISTENT, &s->move, NULL);
+        rc = sqlite3_prepare_v3(db, STORE_MOVE_SQL, -1, SQLITE_PREPARE_PERSISTENT, &s->move, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v3(db, store_move_ignore_sql, -1, SQLITE_PREPARE_PERSISTENT,
+        rc = sqlite3_prepare_v3(db, STORE_MOVE_IGNORE_SQL, -1, SQLITE_PREPARE_PERSISTENT,
                                 &s->move_ignore, NULL);
     return rc;
 }

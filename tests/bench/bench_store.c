@@ -42,6 +42,7 @@
 #include "migrate.h"
 #include "promptd_limits.h"
 #include "store.h"
+#include "store_internal.h"
 #include "store_read.h"
 
 #define VOCAB      6000
@@ -386,14 +387,8 @@ static double fill(struct bench *b) {
  * with no disk at all: the writer's figure is read as a ratio to them. */
 
 #define WRITER_TARGET_ROWS_S 50000 /* DESIGN.md */
-/* Rows per transaction: mirrors STORE_BATCH_ROWS in daemon/store.c (not
- * exported), so a ceiling pays the same per-transaction costs (commit, one
- * FTS5 segment per batch) as the writer. */
-#define CEILING_BATCH_ROWS 4096
 /* ~49 transactions: a stable median, and a few seconds per ceiling. */
 #define CEILING_MAX_ROWS 200000
-/* Mirrors STORE_NEW_PAGE_SIZE in daemon/store.c: a fresh file's pages. */
-#define CEILING_PAGE_SIZE 16384
 
 /* One row as the writer binds it (item_from_row in daemon/store.c): the
  * guardrails as compact JSON, the timestamp as text, confidence clamped. */
@@ -469,13 +464,13 @@ static void ceiling_rows_free(struct ceiling_rows *rows) {
 }
 
 /* The writer's pragmas that still mean something without a file
- * (writer_pragmas and STORE_NEW_PAGE_SIZE in daemon/store.c). */
+ * (writer_pragmas and STORE_NEW_PAGE_SIZE in daemon/store_internal.h). */
 static sqlite3 *memory_db_open(void) {
     sqlite3 *db = NULL;
     char sql[64];
     if (sqlite3_open(":memory:", &db) != SQLITE_OK)
         die_sqlite(db, "open :memory:");
-    snprintf(sql, sizeof sql, "PRAGMA page_size = %d", CEILING_PAGE_SIZE);
+    snprintf(sql, sizeof sql, "PRAGMA page_size = %d", STORE_NEW_PAGE_SIZE);
     exec_or_die(db, sql);
     exec_or_die(db, "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; "
                     "PRAGMA temp_store = MEMORY");
@@ -516,13 +511,6 @@ static struct ceiling_db fts5_alone_db(void) {
         .bind = bind_fts5,
     };
 }
-
-/* The columns the writer fills, in its bind order (STORE_COLS in
- * daemon/store.c). */
-#define CEILING_COLS                                                                               \
-    "id, timestamp, original_idea, context, improved_prompt, role, directive, framework, "         \
-    "guardrails, backend, confidence, reasoning, latency_ms, model_version, provider, client, "    \
-    "parent_id, prompt_tokens, completion_tokens"
 
 /* insert_one in daemon/store.c, from a row shaped as item_from_row shapes
  * it: the same values, the same NULLs. */
@@ -565,15 +553,11 @@ static struct ceiling_db schema_db(bool with_fts) {
     if (!with_fts)
         exec_or_die(db, "DROP TRIGGER prompt_history_fts_ai; DROP TRIGGER prompt_history_fts_ad; "
                         "DROP TRIGGER prompt_history_fts_au; DROP TABLE prompt_history_fts;");
-    exec_or_die(db, "CREATE TEMP TABLE promptd_batch AS SELECT " CEILING_COLS
-                    " FROM main.prompt_history WHERE 0");
+    exec_or_die(db, STORE_STAGE_TABLE_SQL);
     return (struct ceiling_db){
         .db = db,
-        .insert = prepare_or_die(db, "INSERT INTO temp.promptd_batch(" CEILING_COLS
-                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                                     "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
-        .move = prepare_or_die(db, "INSERT INTO main.prompt_history(" CEILING_COLS
-                                   ") SELECT " CEILING_COLS " FROM temp.promptd_batch"),
+        .insert = prepare_or_die(db, STORE_STAGE_SQL),
+        .move = prepare_or_die(db, STORE_MOVE_SQL),
         .bind = bind_history_row,
     };
 }
@@ -602,13 +586,13 @@ static void ceiling_insert_batch(struct ceiling_db *c, const struct ceiling_rows
 /* Inserts every row, one batch per transaction; returns the median of the
  * per-transaction rates (rows/s) and closes the database. */
 static double ceiling_measure(struct ceiling_db c, const struct ceiling_rows *rows) {
-    int n_batches = (int)((rows->n + CEILING_BATCH_ROWS - 1) / CEILING_BATCH_ROWS);
+    int n_batches = (int)((rows->n + STORE_BATCH_ROWS - 1) / STORE_BATCH_ROWS);
     double *rates = malloc((size_t)n_batches * sizeof *rates);
     if (!rates)
         exit(1);
     for (int k = 0; k < n_batches; k++) {
-        long first = (long)k * CEILING_BATCH_ROWS;
-        long n = rows->n - first < CEILING_BATCH_ROWS ? rows->n - first : CEILING_BATCH_ROWS;
+        long first = (long)k * STORE_BATCH_ROWS;
+        long n = rows->n - first < STORE_BATCH_ROWS ? rows->n - first : STORE_BATCH_ROWS;
         double t0 = now_ms();
         ceiling_insert_batch(&c, rows, first, n);
         rates[k] = (double)n / ((now_ms() - t0) / 1e3);
@@ -625,10 +609,10 @@ static double ceiling_measure(struct ceiling_db c, const struct ceiling_rows *ro
 static struct ceilings ceilings_measure(long total_rows) {
     struct ceilings c = {.rows = total_rows < CEILING_MAX_ROWS ? total_rows : CEILING_MAX_ROWS};
     struct ceiling_rows rows = ceiling_rows_make(c.rows, total_rows);
-    c.batches = (int)((c.rows + CEILING_BATCH_ROWS - 1) / CEILING_BATCH_ROWS);
+    c.batches = (int)((c.rows + STORE_BATCH_ROWS - 1) / STORE_BATCH_ROWS);
     printf("ceilings (the writer's first %ld rows in :memory:, no disk; median of %d "
            "transactions of %d rows):\n",
-           c.rows, c.batches, CEILING_BATCH_ROWS);
+           c.rows, c.batches, STORE_BATCH_ROWS);
     c.rate[CEILING_FTS5] = ceiling_measure(fts5_alone_db(), &rows);
     report(ceiling_labels[CEILING_FTS5], c.rate[CEILING_FTS5], "rows/s", WRITER_TARGET_ROWS_S,
            true);
