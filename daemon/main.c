@@ -220,13 +220,15 @@ static void on_signal(uv_signal_t *h, int signum) {
     server_shutdown(&m->d, on_server_stopped);
 }
 
-static int watch_signals(struct main_state *m) {
+static int watch_signals(struct main_state *m, char *err, size_t errlen) {
     uv_signal_t *hs[] = {&m->sig_term, &m->sig_int, &m->sig_hup};
     int sigs[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
         hs[i]->data = m;
-        if (uv_signal_init(m->d.loop, hs[i]) != 0 || uv_signal_start(hs[i], on_signal, sigs[i]))
+        if (uv_signal_init(m->d.loop, hs[i]) != 0 || uv_signal_start(hs[i], on_signal, sigs[i])) {
+            snprintf(err, errlen, "cannot watch signal %d", sigs[i]);
             return -1;
+        }
     }
     return 0;
 }
@@ -267,37 +269,24 @@ static int adopt_socket_name(struct daemon *d, int fd, char *err, size_t errlen)
 /* Takes the socket (the lock, then the path; or systemd's fd) without
  * accepting yet: a second daemon stops here, before touching the
  * database. */
-static int claim_socket(struct main_state *m) {
+static int claim_socket(struct main_state *m, char *err, size_t errlen) {
     struct daemon *d = &m->d;
-    char err[512];
     int fd = sdnotify_listen_fd();
-    int rc;
     m->socket_from_systemd = fd >= 0;
     if (fd >= 0) {
-        rc = adopt_socket_name(d, fd, err, sizeof err);
-        if (rc == 0)
-            rc = server_adopt_fd(d, fd, err, sizeof err);
-    } else {
-        rc = sockpath_prepare_dir(d->socket_path, err, sizeof err);
-        if (rc == 0)
-            rc = server_bind(d, d->socket_path, err, sizeof err);
+        if (adopt_socket_name(d, fd, err, errlen) != 0)
+            return -1;
+        return server_adopt_fd(d, fd, err, errlen);
     }
-    if (rc != 0) {
-        fprintf(stderr, "promptd: %s\n", err);
-        log_error("%s", err);
+    if (sockpath_prepare_dir(d->socket_path, err, errlen) != 0)
         return -1;
-    }
-    return 0;
+    return server_bind(d, d->socket_path, err, errlen);
 }
 
-static int start_listening(struct main_state *m) {
+static int start_listening(struct main_state *m, char *err, size_t errlen) {
     struct daemon *d = &m->d;
-    char err[512];
-    if (server_listen(d, err, sizeof err) != 0) {
-        fprintf(stderr, "promptd: %s\n", err);
-        log_error("%s", err);
+    if (server_listen(d, err, errlen) != 0)
         return -1;
-    }
     log_info("promptd %s listening on %s%s", PROMPTD_VERSION, d->socket_path,
              m->socket_from_systemd ? " (socket from systemd)" : "");
     return 0;
@@ -377,16 +366,18 @@ int main(int argc, char **argv) {
      * SQLITE_ENABLED the methods answer persistence_disabled. */
     rpc_register(d, methods_history);
     d->health_database = methods_history_health;
-    if (!d->socket_path || claim_socket(m) != 0)
-        return stop_early(m, NULL);
+    if (!d->socket_path)
+        return stop_early(m, "out of memory");
+    if (claim_socket(m, err, sizeof err) != 0)
+        return stop_early(m, err);
     if (d->cfg->sqlite_enabled && store_open(d, d->cfg, &d->store, err, sizeof err) != 0)
         return stop_early(m, err);
     /* improve/models and the LLM engine (methods_improve.c). */
     if (methods_improve_start(d) != 0)
         return stop_early(m, NULL);
-    if (watch_signals(m) != 0 || start_listening(m) != 0) {
+    if (watch_signals(m, err, sizeof err) != 0 || start_listening(m, err, sizeof err) != 0) {
         methods_improve_stop(d);
-        return stop_early(m, NULL);
+        return stop_early(m, err);
     }
     notify_ready(d);
     store_start_maintenance(d->store); /* quick_check, retention: after listening */
