@@ -325,27 +325,39 @@ int config_parse_text(struct config *cfg, const char *text, size_t len, const ch
     return rc;
 }
 
+char *config_read_bounded(FILE *f, size_t max, const char *what, const char *hint, size_t *len,
+                          char *err, size_t errlen) {
+    char *text = malloc(max + 1);
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    *len = fread(text, 1, max + 1, f);
+    if (ferror(f))
+        snprintf(err, errlen, "cannot read %s: %s", what, strerror(errno));
+    else if (*len > max)
+        snprintf(err, errlen, "%s is larger than %zu bytes: %s", what, max, hint);
+    else
+        return text;
+    free(text);
+    return NULL;
+}
+
 /* Reads the whole file (bounded) and applies it to cfg. */
 static int config_read_file(struct config *cfg, const char *path, char *err, size_t errlen) {
+    char what[PATH_MAX + 32];
+    snprintf(what, sizeof what, "the config file %s", path);
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(err, errlen, "cannot read the config file %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot read %s: %s", what, strerror(errno));
         return -1;
     }
     struct stat st;
     bool private_file = fstat(fileno(f), &st) == 0 && file_is_private(&st);
-    char *text = malloc(CONFIG_MAX_FILE_BYTES + 1);
-    size_t len = text ? fread(text, 1, CONFIG_MAX_FILE_BYTES + 1, f) : 0;
-    int rc = -1;
-    if (!text)
-        snprintf(err, errlen, "out of memory");
-    else if (ferror(f))
-        snprintf(err, errlen, "cannot read the config file %s: %s", path, strerror(errno));
-    else if (len > CONFIG_MAX_FILE_BYTES)
-        snprintf(err, errlen, "the config file %s is larger than %d bytes: is it the right file?",
-                 path, CONFIG_MAX_FILE_BYTES);
-    else
-        rc = config_parse_text(cfg, text, len, path, private_file, err, errlen);
+    size_t len;
+    char *text = config_read_bounded(f, CONFIG_MAX_FILE_BYTES, what, "is it the right file?", &len,
+                                     err, errlen);
+    int rc = text ? config_parse_text(cfg, text, len, path, private_file, err, errlen) : -1;
     free(text);
     fclose(f);
     return rc;

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* Every string is owned by the struct (NULL when unset). */
 struct config {
@@ -83,6 +84,13 @@ void config_log_changes(const struct config *old_cfg, const struct config *new_c
 /* The API key to use for a provider (provider-specific key, else
  * LLM_API_KEY), or NULL. Borrowed from cfg. */
 const char *config_api_key(const struct config *cfg, const char *provider);
+
+/* Reads all of f, at most max bytes. Returns the text (malloc'd, owned by
+ * the caller, not NUL-terminated) with *len, or NULL with a sentence in
+ * err naming what ("the config file PATH") and, when f holds more than
+ * max bytes, ending with hint. */
+char *config_read_bounded(FILE *f, size_t max, const char *what, const char *hint, size_t *len,
+                          char *err, size_t errlen);
 
 /* The user's home directory ($HOME when absolute, else the password
  * database), or NULL. */

@@ -804,27 +804,18 @@ int fewshot_parse(const char *text, size_t len, const char *name, struct fewshot
 }
 
 int fewshot_load_file(const char *path, struct fewshot_set **out, char *err, size_t errlen) {
+    char what[PATH_MAX + 48];
+    snprintf(what, sizeof what, "the trainset %s (FEWSHOT_TRAINSET_PATH)", path);
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "cannot read the trainset %s (FEWSHOT_TRAINSET_PATH): %s", path,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot read %s: %s", what, strerror(errno));
         return -1;
     }
-    char *text = malloc(LIMIT_FEWSHOT_FILE_BYTES + 1);
-    size_t len = text ? fread(text, 1, LIMIT_FEWSHOT_FILE_BYTES + 1, f) : 0;
-    int rc = -1;
-    if (!text)
-        snprintf(err, errlen, "out of memory");
-    else if (ferror(f))
-        snprintf(err, errlen, "cannot read the trainset %s (FEWSHOT_TRAINSET_PATH): %s", path,
-                 strerror(errno));
-    else if (len > LIMIT_FEWSHOT_FILE_BYTES)
-        snprintf(err, errlen,
-                 "the trainset %s is larger than %d bytes (8 MiB): keep fewer, shorter examples",
-                 path, LIMIT_FEWSHOT_FILE_BYTES);
-    else
-        rc = fewshot_parse(text, len, path, out, err, errlen);
+    size_t len;
+    char *text = config_read_bounded(f, LIMIT_FEWSHOT_FILE_BYTES, what,
+                                     "keep fewer, shorter examples", &len, err, errlen);
+    int rc = text ? fewshot_parse(text, len, path, out, err, errlen) : -1;
     free(text);
     fclose(f);
     return rc;
