@@ -44,7 +44,7 @@
     "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
 #define STORE_MOVE_SQL                                                                             \
     "INSERT INTO main.prompt_history(" STORE_COLS ") SELECT " STORE_COLS " FROM "                  \
-                                                                         "temp.promptd_batch"
+    "temp.promptd_batch"
 #define STORE_MOVE_IGNORE_SQL                                                                      \
     "INSERT OR IGNORE INTO main.prompt_history(" STORE_COLS ") SELECT " STORE_COLS                 \
     " FROM temp.promptd_batch"
