@@ -1,10 +1,17 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+
+#include "utf8.h"
+
+/* One log line at most, newline included: long enough for any message the
+ * daemon writes, and one buffer means one write (see log_msg). */
+#define LOG_LINE_BYTES 2048
 
 /* The one piece of process-wide state besides the daemon context: the
  * level must be readable from anywhere a message is logged. */
@@ -33,6 +40,44 @@ const char *log_level_name(enum log_level level) {
     return level_names[level];
 }
 
+/* The visible form of the character at s: an escape written to esc (its
+ * length returned), or 0 when it is printed as it is. *used gets the bytes
+ * it takes in s. */
+static size_t log_escape_char(const char *s, size_t len, char esc[8], size_t *used) {
+    unsigned char c = (unsigned char)s[0];
+    uint32_t cp = c;
+    size_t n = c < 0x80 ? 1 : utf8_decode(s, len, &cp);
+    *used = n ? n : 1;
+    if (n == 0) /* not UTF-8: a raw 0x9B would be CSI to an 8-bit terminal */
+        return (size_t)snprintf(esc, 8, "\\x%02x", c);
+    if (cp == '\n' || cp == '\r' || cp == '\t') {
+        esc[0] = '\\';
+        esc[1] = cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't';
+        return 2;
+    }
+    if (cp < 0x20 || cp == 0x7F)
+        return (size_t)snprintf(esc, 8, "\\x%02x", (unsigned)cp);
+    if (cp >= 0x80 && cp <= 0x9F)
+        return (size_t)snprintf(esc, 8, "\\u%04x", (unsigned)cp);
+    return 0;
+}
+
+size_t log_escape(const char *s, size_t len, char *out, size_t cap) {
+    size_t o = 0, i = 0;
+    while (i < len) {
+        char esc[8];
+        size_t used, n = log_escape_char(s + i, len - i, esc, &used);
+        const char *piece = n ? esc : s + i;
+        size_t piece_len = n ? n : used;
+        if (piece_len > cap - o)
+            break; /* never half an escape or half a character */
+        memcpy(out + o, piece, piece_len);
+        o += piece_len;
+        i += used;
+    }
+    return o;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...) {
     if (level < current_level)
         return;
@@ -43,18 +88,24 @@ void log_msg(enum log_level level, const char *fmt, ...) {
     char stamp[32];
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
 
-    /* One buffer, one write: lines from the writer thread and the loop
-     * never interleave mid-line. */
-    char line[2048];
-    int n = snprintf(line, sizeof line, "%s.%03dZ %-5s ", stamp, (int)(tv.tv_usec / 1000),
-                     level_names[level]);
+    /* Messages quote what others wrote (an upstream's error body, a
+     * path, a model name): formatted first, then escaped here, in one
+     * place, so no caller can forge a second line or send a terminal
+     * escape to whoever reads the log. */
+    char msg[LOG_LINE_BYTES];
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    int m = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof line - 2)
-        len = sizeof line - 2;
+    size_t msg_len = m < 0 ? 0 : (size_t)m < sizeof msg ? (size_t)m : sizeof msg - 1;
+
+    /* One buffer, one write: lines from the writer thread and the loop
+     * never interleave mid-line. */
+    char line[LOG_LINE_BYTES];
+    int n = snprintf(line, sizeof line, "%s.%03dZ %-5s ", stamp, (int)(tv.tv_usec / 1000),
+                     level_names[level]);
+    size_t len = n < 0 ? 0 : (size_t)n;
+    len += log_escape(msg, msg_len, line + len, sizeof line - len - 1);
     line[len++] = '\n';
     fwrite(line, 1, len, stderr);
 }
