@@ -130,8 +130,13 @@ static int out_put(struct json_field_stream *s, const char *p, size_t n) {
     return JFS_OK;
 }
 
-/* Decoded bytes go to the key being read or to the output. */
+/* Decoded bytes go to the key being read or to the output. A NUL (from
+ * \u0000 or a raw byte; it always comes alone) goes out as U+FFFD, as
+ * result.c stores it: no client gets a NUL, and the deltas still
+ * concatenate to the final prompt. */
 static int put(struct json_field_stream *s, const char *p, size_t n) {
+    if (s->top == TOP_IN_TARGET && n == 1 && *p == '\0')
+        return out_put(s, UTF8_REPLACEMENT, sizeof UTF8_REPLACEMENT - 1);
     if (s->top == TOP_IN_TARGET)
         return out_put(s, p, n);
     if (s->key_len + n > JFS_KEY_MAX) {

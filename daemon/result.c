@@ -76,6 +76,28 @@ fail:
 
 /* ---- validation ---- */
 
+/* A NUL-terminated copy of s[0..n) with each NUL (a model's \u0000) as
+ * U+FFFD, as json_field_stream streams it: a C string cannot carry NUL,
+ * and the deltas must concatenate to the stored prompt. Caller owns it;
+ * NULL when out of memory. */
+static char *nul_free_dup(const char *s, size_t n) {
+    size_t nuls = 0;
+    for (size_t i = 0; i < n; i++)
+        nuls += s[i] == '\0';
+    char *copy = malloc(n + nuls * (sizeof UTF8_REPLACEMENT - 2) + 1), *o = copy;
+    for (size_t i = 0; copy && i < n; i++) {
+        if (s[i] != '\0') {
+            *o++ = s[i];
+            continue;
+        }
+        memcpy(o, UTF8_REPLACEMENT, sizeof UTF8_REPLACEMENT - 1);
+        o += sizeof UTF8_REPLACEMENT - 1;
+    }
+    if (copy)
+        *o = '\0';
+    return copy;
+}
+
 /* A trimmed copy of s (malloc'd, caller owns), or NULL when s is blank or
  * on allocation failure; *nomem tells the two apart. */
 static char *trimmed_dup(const char *s, size_t len, bool *nomem) {
@@ -84,7 +106,7 @@ static char *trimmed_dup(const char *s, size_t len, bool *nomem) {
     *nomem = false;
     if (n == 0)
         return NULL;
-    char *copy = strndup(t, n);
+    char *copy = nul_free_dup(t, n);
     *nomem = copy == NULL;
     return copy;
 }
@@ -108,7 +130,11 @@ static int add_guardrail(json_t *arr, const json_t *s) {
     const char *t = utf8_trim(json_string_value(s), json_string_length(s), &n);
     if (n == 0)
         return RESULT_OK;
-    return json_array_append_new(arr, json_stringn(t, n)) == 0 ? RESULT_OK : RESULT_ERR_NOMEM;
+    char *copy = nul_free_dup(t, n);
+    int rc =
+        copy && json_array_append_new(arr, json_string(copy)) == 0 ? RESULT_OK : RESULT_ERR_NOMEM;
+    free(copy);
+    return rc;
 }
 
 static int parse_guardrails(const json_t *obj, json_t **dst) {
@@ -210,10 +236,12 @@ static const char *find(const char *from, const char *end, const char *needle) {
     return memmem(from, (size_t)(end - from), needle, n);
 }
 
-/* Parses s[0..n) as one JSON value; NULL when it is not JSON. */
+/* Parses s[0..n) as one JSON value; NULL when it is not JSON. \u0000 is
+ * accepted (and made U+FFFD when copied out): json_field_stream streams it
+ * too, so refusing it here would fail an answer whose deltas were shown. */
 static json_t *load(const char *s, size_t n) {
     json_error_t err;
-    return json_loadb(s, n, JSON_DECODE_ANY, &err);
+    return json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
 }
 
 /* End of the balanced {...} starting at p (one past its '}'), or NULL when

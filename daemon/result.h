@@ -101,7 +101,9 @@ int result_parse_model_output(const char *text, size_t len, struct improve_resul
  *    NULL; otherwise stored trimmed (it is optional, so never an error);
  *  - confidence: a number in [0, 1] is kept; a string holding such a number
  *    ("0.8") is parsed; anything else (7, -1, NaN, "high", absent) -> null;
- *  - unknown extra fields are ignored.
+ *  - unknown extra fields are ignored;
+ *  - in every string kept, a NUL (\u0000) becomes U+FFFD, as
+ *    json_field_stream streams it (a C string cannot carry NUL).
  * `obj` is borrowed. Returns RESULT_OK or a negative enum result_error. */
 int result_from_json(const json_t *obj, struct improve_result *out);
 

@@ -18,6 +18,12 @@ struct sample {
 
 static const struct sample samples[] = {
     {"plain", "{\"improved_prompt\":\"Hello, world\"}", "Hello, world", true},
+    /* NUL never goes out (U+FFFD instead, as result.c stores it); other
+     * controls are passed on exactly, for clients to render harmless. */
+    {"nul and controls", "{\"improved_prompt\":\"a\\u0000b\\u001b]0;t\\u0007\\u009b\\u0000\"}",
+     "a\xEF\xBF\xBD"
+     "b\x1b]0;t\x07\xC2\x9B\xEF\xBF\xBD",
+     true},
     {"escapes",
      "{\"role\":\"x\",\"improved_prompt\":\"L1\\nL2 \\\"q\\\" b\\\\s \\/ \\b\\f\\r\\t|\","
      "\"confidence\":0.5}",
@@ -255,8 +261,24 @@ static void test_one_call_per_feed(void) {
     free(t);
 }
 
+/* A raw NUL byte inside the value (a model's text decoded from an
+ * envelope's \u0000) goes out as U+FFFD too. */
+static void test_raw_nul_goes_out_as_replacement(void) {
+    static const char text[] = "{\"improved_prompt\":\"a\0b\"}";
+    struct collect c = {0};
+    struct json_field_stream *st = json_field_stream_new("improved_prompt", collect_cb, &c);
+    CHECK(st != NULL);
+    CHECK_INT(json_field_stream_feed(st, text, sizeof text - 1), JFS_OK);
+    CHECK_STR(c.buf, "a\xEF\xBF\xBD"
+                     "b");
+    CHECK_INT(c.len, 5);
+    json_field_stream_free(st);
+    free(c.buf);
+}
+
 int main(void) {
     RUN(test_every_sample_every_split);
+    RUN(test_raw_nul_goes_out_as_replacement);
     RUN(test_expectations_match_jansson);
     RUN(test_stop_is_sticky);
     RUN(test_other_field_and_long_key);

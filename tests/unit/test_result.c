@@ -478,6 +478,25 @@ static void test_strerror(void) {
     CHECK(strlen(result_strerror(99)) > 0);
 }
 
+/* \u0000 in the model's fields: the answer is accepted (the stream showed
+ * it), every string field carries U+FFFD instead, other controls stay. */
+static void test_nul_becomes_replacement_in_every_field(void) {
+    static const char text[] =
+        "{\"role\":\"r\\u0000\",\"directive\":\"d\\u0000\",\"framework\":\"f\\u0000\","
+        "\"guardrails\":[\"g\\u0000\\u001b[2J\"],\"improved_prompt\":\"a\\u0000b\\u009b\","
+        "\"reasoning\":\"\\u0000\",\"confidence\":0.5}";
+    struct improve_result r;
+    result_init(&r);
+    CHECK_INT(parse(text, &r, NULL), RESULT_OK);
+    CHECK_STR(r.improved_prompt, "a" UTF8_REPLACEMENT "b\xC2\x9B");
+    CHECK_STR(r.role, "r" UTF8_REPLACEMENT);
+    CHECK_STR(r.directive, "d" UTF8_REPLACEMENT);
+    CHECK_STR(r.framework, "f" UTF8_REPLACEMENT);
+    CHECK_STR(r.reasoning, UTF8_REPLACEMENT);
+    CHECK_STR(json_string_value(json_array_get(r.guardrails, 0)), "g" UTF8_REPLACEMENT "\x1b[2J");
+    result_clear(&r);
+}
+
 int main(void) {
     RUN(test_clean_json);
     RUN(test_repairs);
@@ -498,5 +517,6 @@ int main(void) {
     RUN(test_user_message);
     RUN(test_repair_is_bounded);
     RUN(test_strerror);
+    RUN(test_nul_becomes_replacement_in_every_field);
     UNIT_EXIT();
 }
