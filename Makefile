@@ -52,7 +52,7 @@ DAEMON_MODULES = \
 	daemon/methods_history.c
 # Modules the client links.
 CLIENT_SRCS = client/promptctl.c client/ctl_io.c client/ctl_core.c client/ctl_improve.c \
-	client/ctl_history.c \
+	client/ctl_history.c client/ctl_text.c \
 	client/ctl_service.c
 CLIENT_SHARED = daemon/sockpath.c
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_text.h"
 #include "promptctl.h"
 
 static int ctl_simple(struct ctl *c, const char *method, json_t **result) {
@@ -16,7 +17,8 @@ static int cmd_ping(struct ctl *c, int argc, char **argv) {
         if (c->json)
             ctl_print_json(c, result);
         else
-            printf("%s\n", json_string_value(result) ? json_string_value(result) : "?");
+            ctl_text_printf(stdout, "%s\n",
+                            json_string_value(result) ? json_string_value(result) : "?");
     }
     json_decref(result);
     return rc;
@@ -30,12 +32,12 @@ static int cmd_version(struct ctl *c, int argc, char **argv) {
     if (c->json)
         ctl_print_json(c, r);
     else
-        printf("promptd %s (protocol %lld)\nsqlite %s, libuv %s, libcurl %s\n",
-               json_string_value(json_object_get(r, "version")),
-               json_integer_value(json_object_get(r, "protocol")),
-               json_string_value(json_object_get(r, "sqlite")),
-               json_string_value(json_object_get(r, "libuv")),
-               json_string_value(json_object_get(r, "libcurl")));
+        ctl_text_printf(stdout, "promptd %s (protocol %lld)\nsqlite %s, libuv %s, libcurl %s\n",
+                        json_string_value(json_object_get(r, "version")),
+                        json_integer_value(json_object_get(r, "protocol")),
+                        json_string_value(json_object_get(r, "sqlite")),
+                        json_string_value(json_object_get(r, "libuv")),
+                        json_string_value(json_object_get(r, "libcurl")));
     json_decref(r);
     return CTL_OK;
 }
@@ -61,7 +63,7 @@ static void ctl_print_section(const char *title, json_t *obj) {
     json_object_foreach(obj, key, v) {
         char text[512];
         ctl_format_value(v, text, sizeof text);
-        printf("  %-20s %s\n", key, text);
+        ctl_text_printf(stdout, "  %-20s %s\n", key, text);
     }
 }
 
@@ -73,11 +75,11 @@ static int cmd_health(struct ctl *c, int argc, char **argv) {
     if (c->json) {
         ctl_print_json(c, r);
     } else {
-        printf("status    %s\nversion   %s\nuptime    %llds\nsocket    %s\n",
-               json_string_value(json_object_get(r, "status")),
-               json_string_value(json_object_get(r, "version")),
-               (long long)json_integer_value(json_object_get(r, "uptime_s")),
-               json_string_value(json_object_get(r, "socket")));
+        ctl_text_printf(stdout, "status    %s\nversion   %s\nuptime    %llds\nsocket    %s\n",
+                        json_string_value(json_object_get(r, "status")),
+                        json_string_value(json_object_get(r, "version")),
+                        (long long)json_integer_value(json_object_get(r, "uptime_s")),
+                        json_string_value(json_object_get(r, "socket")));
         ctl_print_section("database", json_object_get(r, "database"));
         ctl_print_section("llm", json_object_get(r, "llm"));
         ctl_print_section("requests", json_object_get(r, "requests"));
@@ -99,7 +101,7 @@ static int cmd_config(struct ctl *c, int argc, char **argv) {
         json_object_foreach(r, key, v) {
             char text[512];
             ctl_format_value(v, text, sizeof text);
-            printf("%-30s %s\n", key, text);
+            ctl_text_printf(stdout, "%-30s %s\n", key, text);
         }
     }
     json_decref(r);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl_text.h"
 #include "promptctl.h"
 
 /* history.list's page size limit: export pages through with it. */
@@ -39,26 +40,29 @@ static int term_width(const struct ctl *c) {
     return CTL_DEFAULT_WIDTH;
 }
 
-/* Prints s in exactly `width` columns: newlines and tabs become spaces, a
- * longer text is cut (at a code point) and ends with "~". Counts code
- * points, which is right for the text people type into a launcher. */
+/* Prints s in exactly `width` columns: newlines and tabs become spaces,
+ * other control characters their visible escapes (ctl_text.h), a longer
+ * text is cut (at a character) and ends with "~". Counts code points,
+ * which is right for the text people type into a launcher. */
 static void print_cell(const char *s, int width, bool pad) {
     int col = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p && col < width;) {
-        size_t n = 1;
-        while (n < 4 && (p[n] & 0xC0) == 0x80) /* stops at the NUL too */
-            n++;
-        if (col == width - 1 && p[n] != '\0') {
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len && col < width;) {
+        char esc[CTL_TEXT_ESC_MAX];
+        size_t used, n = ctl_text_escape_char(s + i, len - i, esc, &used);
+        bool space = s[i] == '\n' || s[i] == '\t' || s[i] == '\r';
+        int w = n && !space ? (int)n : 1;
+        if (col + w > width || (col + w == width && i + used < len)) {
             putchar('~');
             col++;
             break;
         }
-        if (*p == '\n' || *p == '\t' || *p == '\r')
+        if (space)
             putchar(' ');
         else
-            fwrite(p, 1, n, stdout);
-        p += n;
-        col++;
+            fwrite(n ? esc : s + i, 1, n ? n : used, stdout);
+        i += used;
+        col += w;
     }
     for (; pad && col < width; col++)
         putchar(' ');
@@ -139,15 +143,16 @@ static void print_row_line(const struct ctl *c, json_t *row, const char *last, i
     const char *provider =
         json_is_string(json_object_get(row, "provider")) ? jstr(row, "provider") : "-";
     if (!c->tty) {
-        printf("%lld\t%s\t%s\t%s\t%s\t%s\t",
-               (long long)json_integer_value(json_object_get(row, "id")), jstr(row, "timestamp"),
-               jstr(row, "backend"), provider, q, lat);
+        ctl_text_printf(stdout, "%lld\t%s\t%s\t%s\t%s\t%s\t",
+                        (long long)json_integer_value(json_object_get(row, "id")),
+                        jstr(row, "timestamp"), jstr(row, "backend"), provider, q, lat);
         print_cell(last, INT_MAX, false);
         putchar('\n');
         return;
     }
-    printf("%6lld  %-16s  %-9s  %-4s  %6s  ",
-           (long long)json_integer_value(json_object_get(row, "id")), when, provider, q, lat);
+    ctl_text_printf(stdout, "%6lld  %-16s  %-9s  %-4s  %6s  ",
+                    (long long)json_integer_value(json_object_get(row, "id")), when, provider, q,
+                    lat);
     print_cell(last, width - 50 > 10 ? width - 50 : 10, false);
     putchar('\n');
 }
@@ -223,7 +228,7 @@ static int cmd_history(struct ctl *c, int argc, char **argv) {
 
 static void print_field(const char *label, const char *value) {
     if (value && *value)
-        printf("%-11s %s\n", label, value);
+        ctl_text_printf(stdout, "%-11s %s\n", label, value);
 }
 
 static void print_entry(json_t *r) {
@@ -231,11 +236,11 @@ static void print_entry(json_t *r) {
     fmt_latency(json_object_get(r, "latency_ms"), lat, sizeof lat);
     fmt_real(json_object_get(r, "quality_score"), q, sizeof q);
     fmt_real(json_object_get(r, "confidence"), conf, sizeof conf);
-    printf("#%lld  %s\n", (long long)json_integer_value(json_object_get(r, "id")),
-           jstr(r, "timestamp"));
-    printf("%-11s %s, %s, %s, %s\n", "backend", jstr(r, "backend"),
-           json_is_string(json_object_get(r, "provider")) ? jstr(r, "provider") : "-",
-           json_is_string(json_object_get(r, "model")) ? jstr(r, "model") : "-", lat);
+    ctl_text_printf(stdout, "#%lld  %s\n", (long long)json_integer_value(json_object_get(r, "id")),
+                    jstr(r, "timestamp"));
+    ctl_text_printf(stdout, "%-11s %s, %s, %s, %s\n", "backend", jstr(r, "backend"),
+                    json_is_string(json_object_get(r, "provider")) ? jstr(r, "provider") : "-",
+                    json_is_string(json_object_get(r, "model")) ? jstr(r, "model") : "-", lat);
     printf("%-11s %s (confidence %s)\n", "quality", q, conf);
     if (json_is_integer(json_object_get(r, "parent_id")))
         printf("%-11s #%lld\n", "refines",
@@ -248,10 +253,12 @@ static void print_entry(json_t *r) {
     print_field("framework", jstr(r, "framework"));
     json_t *g, *guardrails = json_object_get(r, "guardrails");
     size_t i;
-    json_array_foreach(guardrails, i, g) printf("%-11s - %s\n", i ? "" : "guardrails",
-                                                json_string_value(g) ? json_string_value(g) : "");
+    json_array_foreach(guardrails, i, g) {
+        ctl_text_printf(stdout, "%-11s - %s\n", i ? "" : "guardrails",
+                        json_string_value(g) ? json_string_value(g) : "");
+    }
     print_field("reasoning", jstr(r, "reasoning"));
-    printf("\n%s\n", jstr(r, "improved_prompt"));
+    ctl_text_printf(stdout, "\n%s\n", jstr(r, "improved_prompt"));
 }
 
 static const char show_usage[] = "promptctl show ID [--json]\n"
@@ -283,39 +290,34 @@ static const char search_usage[] =
     "             starts with -); best matches first\n"
     "  -n N       results to show, 1 to 500 (default 20)";
 
-/* The snippet with its marks made bold on a terminal. */
+/* The snippet with its marks made bold on a terminal (the daemon's marks
+ * when piped; they take no column), cut to width on a terminal. Newlines
+ * and tabs become spaces, other control characters their visible escapes
+ * (ctl_text.h): the marks are promptd's, the rest is stored text. */
 static void print_snippet(const struct ctl *c, const char *snippet, int width) {
     size_t len = strlen(snippet);
-    char *text = malloc(len * 2 + 1), *o = text;
-    if (!text)
-        return;
-    for (const char *p = snippet; *p;) {
-        if (strncmp(p, CTL_MARK_OPEN, 2) == 0 || strncmp(p, CTL_MARK_CLOSE, 2) == 0) {
-            /* Bold is drawn after cutting to width, so only mark here. */
-            *o++ = strncmp(p, CTL_MARK_OPEN, 2) == 0 ? '\x01' : '\x02';
-            p += 2;
-        } else {
-            *o++ = *p++;
-        }
-    }
-    *o = '\0';
-    /* Cut first (marks take no column), then print with the marks as
-     * escapes (or as the daemon's characters when piped). */
     int col = 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (*p == 1 || *p == 2) {
-            fputs(c->tty ? (*p == 1 ? CTL_BOLD : CTL_PLAIN)
-                         : (*p == 1 ? CTL_MARK_OPEN : CTL_MARK_CLOSE),
+    for (size_t i = 0; i < len;) {
+        bool open = strncmp(snippet + i, CTL_MARK_OPEN, 2) == 0;
+        if (open || strncmp(snippet + i, CTL_MARK_CLOSE, 2) == 0) {
+            fputs(c->tty ? (open ? CTL_BOLD : CTL_PLAIN) : (open ? CTL_MARK_OPEN : CTL_MARK_CLOSE),
                   stdout);
+            i += 2;
             continue;
         }
-        if ((*p & 0xC0) != 0x80 && c->tty && ++col > width)
+        char esc[CTL_TEXT_ESC_MAX];
+        size_t used, n = ctl_text_escape_char(snippet + i, len - i, esc, &used);
+        bool space = snippet[i] == '\n' || snippet[i] == '\t';
+        if (c->tty && (col += n && !space ? (int)n : 1) > width)
             break;
-        putchar(*p == '\n' || *p == '\t' ? ' ' : *p);
+        if (space)
+            putchar(' ');
+        else
+            fwrite(n ? esc : snippet + i, 1, n ? n : used, stdout);
+        i += used;
     }
     if (c->tty)
         fputs(CTL_PLAIN, stdout);
-    free(text);
 }
 
 static int cmd_search(struct ctl *c, int argc, char **argv) {
@@ -358,11 +360,12 @@ static int cmd_search(struct ctl *c, int argc, char **argv) {
             char when[32];
             short_time(jstr(row, "timestamp"), when, sizeof when);
             if (c->tty)
-                printf("%6lld  %-16s  ", (long long)json_integer_value(json_object_get(row, "id")),
-                       when);
+                ctl_text_printf(stdout, "%6lld  %-16s  ",
+                                (long long)json_integer_value(json_object_get(row, "id")), when);
             else
-                printf("%lld\t%s\t", (long long)json_integer_value(json_object_get(row, "id")),
-                       jstr(row, "timestamp"));
+                ctl_text_printf(stdout, "%lld\t%s\t",
+                                (long long)json_integer_value(json_object_get(row, "id")),
+                                jstr(row, "timestamp"));
             print_snippet(c, jstr(row, "snippet"), width - 26);
             putchar('\n');
         }
@@ -436,8 +439,8 @@ static void print_groups(const char *title, json_t *groups) {
         char q[16], lat[16];
         fmt_real(json_object_get(g, "average_quality"), q, sizeof q);
         fmt_latency(json_object_get(g, "average_latency_ms"), lat, sizeof lat);
-        printf("%-22.22s %8lld %8s %10s\n", name,
-               (long long)json_integer_value(json_object_get(g, "count")), q, lat);
+        ctl_text_printf(stdout, "%-22.22s %8lld %8s %10s\n", name,
+                        (long long)json_integer_value(json_object_get(g, "count")), q, lat);
     }
 }
 
@@ -461,9 +464,10 @@ static int cmd_stats(struct ctl *c, int argc, char **argv) {
         fmt_latency(json_object_get(r, "average_latency_ms"), avg, sizeof avg);
         fmt_latency(json_object_get(r, "p50_latency_ms"), p50, sizeof p50);
         fmt_latency(json_object_get(r, "p95_latency_ms"), p95, sizeof p95);
-        printf("entries       %lld%s%s\n",
-               (long long)json_integer_value(json_object_get(r, "total_count")),
-               json_is_string(json_object_get(r, "since")) ? " since " : "", jstr(r, "since"));
+        ctl_text_printf(stdout, "entries       %lld%s%s\n",
+                        (long long)json_integer_value(json_object_get(r, "total_count")),
+                        json_is_string(json_object_get(r, "since")) ? " since " : "",
+                        jstr(r, "since"));
         printf("last 24 h     %lld\n",
                (long long)json_integer_value(json_object_get(r, "last_24h")));
         printf("quality       %s average\nconfidence    %s average\n", q, conf);
@@ -645,15 +649,16 @@ static int cmd_db(struct ctl *c, int argc, char **argv) {
     if (c->json) {
         ctl_print_json(c, r);
     } else if (strcmp(sub, "backup") == 0) {
-        printf("backed up %lld entries to %s (%lld bytes)\n",
-               (long long)json_integer_value(json_object_get(r, "rows")), jstr(r, "path"),
-               (long long)json_integer_value(json_object_get(r, "bytes")));
+        ctl_text_printf(stdout, "backed up %lld entries to %s (%lld bytes)\n",
+                        (long long)json_integer_value(json_object_get(r, "rows")), jstr(r, "path"),
+                        (long long)json_integer_value(json_object_get(r, "bytes")));
     } else if (strcmp(sub, "restore") == 0) {
         printf("restored %lld entries\n",
                (long long)json_integer_value(json_object_get(r, "rows")));
     } else {
-        printf("%s: %s\n", json_is_true(json_object_get(r, "ok")) ? "ok" : "PROBLEM",
-               jstr(r, "detail"));
+        ctl_text_printf(stdout, "%s: %s\n",
+                        json_is_true(json_object_get(r, "ok")) ? "ok" : "PROBLEM",
+                        jstr(r, "detail"));
         rc = json_is_true(json_object_get(r, "ok")) ? CTL_OK : CTL_ERR_DAEMON;
     }
     json_decref(r);

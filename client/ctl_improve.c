@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctl_text.h"
 #include "promptctl.h"
 
 /* Exit status after Ctrl-C, as shells report a SIGINT death. */
@@ -231,7 +232,7 @@ static void ctl_on_delta(struct improve_wait *w, json_t *msg) {
         return;
     json_t *text = json_object_get(params, "text");
     if (json_is_string(text)) {
-        fwrite(json_string_value(text), 1, json_string_length(text), stdout);
+        ctl_text_write(stdout, json_string_value(text), json_string_length(text));
         fflush(stdout);
         w->printed = true;
     }
@@ -335,7 +336,7 @@ static int ctl_sigint_setup(void) {
 
 static void ctl_print_field(const char *label, json_t *v) {
     if (json_is_string(v))
-        printf("%-11s %s\n", label, json_string_value(v));
+        ctl_text_printf(stdout, "%-11s %s\n", label, json_string_value(v));
 }
 
 static void ctl_print_details(json_t *r) {
@@ -349,17 +350,17 @@ static void ctl_print_details(json_t *r) {
     if (json_array_size(g) > 0)
         printf("guardrails:\n");
     json_array_foreach(g, i, item) {
-        printf("  - %s\n", json_string_value(item) ? json_string_value(item) : "");
+        ctl_text_printf(stdout, "  - %s\n", json_string_value(item) ? json_string_value(item) : "");
     }
     json_t *conf = json_object_get(r, "confidence");
     if (json_is_number(conf))
         printf("confidence: %.2f\n", json_number_value(conf));
     else
         printf("confidence: -\n");
-    printf("latency:    %lld ms (%s, %s)\n",
-           (long long)json_integer_value(json_object_get(r, "latency_ms")),
-           json_string_value(json_object_get(r, "provider")),
-           json_string_value(json_object_get(r, "model")));
+    ctl_text_printf(stdout, "latency:    %lld ms (%s, %s)\n",
+                    (long long)json_integer_value(json_object_get(r, "latency_ms")),
+                    json_string_value(json_object_get(r, "provider")),
+                    json_string_value(json_object_get(r, "model")));
 }
 
 static void ctl_print_fallback(json_t *r) {
@@ -367,17 +368,19 @@ static void ctl_print_fallback(json_t *r) {
     if (!from)
         return;
     const char *why = json_string_value(json_object_get(r, "fallback_reason"));
-    fprintf(stderr, "promptctl: %s was not available%s%s; this is the offline builtin template\n",
-            from, why ? ": " : "", why ? why : "");
+    ctl_text_printf(stderr,
+                    "promptctl: %s was not available%s%s; this is the offline builtin template\n",
+                    from, why ? ": " : "", why ? why : "");
 }
 
 static int ctl_improve_result(struct ctl *c, struct improve_wait *w, json_t *r, bool copy) {
-    const char *prompt = json_string_value(json_object_get(r, "improved_prompt"));
+    json_t *prompt_json = json_object_get(r, "improved_prompt");
+    const char *prompt = json_string_value(prompt_json);
     if (c->json) {
         ctl_print_json(c, r);
     } else {
-        if (!w->printed)
-            fputs(prompt ? prompt : "", stdout);
+        if (!w->printed && prompt)
+            ctl_text_write(stdout, prompt, json_string_length(prompt_json));
         fputc('\n', stdout);
         ctl_print_fallback(r);
         if (c->tty)
@@ -396,7 +399,7 @@ static int ctl_improve_answer(struct ctl *c, struct improve_wait *w, bool copy) 
     const char *msg = json_string_value(json_object_get(err, "message"));
     if (c->json)
         ctl_print_json(c, err);
-    fprintf(stderr, "promptctl: %s\n", msg ? msg : "the daemon answered an error");
+    ctl_text_printf(stderr, "promptctl: %s\n", msg ? msg : "the daemon answered an error");
     if (json_integer_value(json_object_get(err, "code")) == -32800 && w->cancel_sent)
         return CTL_EXIT_INTERRUPTED;
     return CTL_ERR_DAEMON;
@@ -467,7 +470,7 @@ static int cmd_models(struct ctl *c, int argc, char **argv) {
         size_t i;
         json_t *m;
         json_array_foreach(json_object_get(r, "models"), i, m) {
-            puts(json_string_value(m) ? json_string_value(m) : "");
+            ctl_text_printf(stdout, "%s\n", json_string_value(m) ? json_string_value(m) : "");
         }
     }
     json_decref(r);

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ctl_text.h"
 #include "promptctl.h"
 
 #ifndef MSG_NOSIGNAL
@@ -122,7 +123,7 @@ static char *ctl_read_line(struct ctl *c) {
 
 static void ctl_print_error(json_t *error) {
     const char *message = json_string_value(json_object_get(error, "message"));
-    fprintf(stderr, "promptctl: %s\n", message ? message : "the daemon answered an error");
+    ctl_text_printf(stderr, "promptctl: %s\n", message ? message : "the daemon answered an error");
 }
 
 int ctl_call(struct ctl *c, const char *method, json_t *params, json_t **result, json_t **error,
@@ -176,7 +177,8 @@ int ctl_call(struct ctl *c, const char *method, json_t *params, json_t **result,
 void ctl_print_json(const struct ctl *c, json_t *value) {
     char *text = json_dumps(value, JSON_ENCODE_ANY | (c->json ? JSON_COMPACT : JSON_INDENT(2)));
     if (text) {
-        puts(text);
+        ctl_text_write_json(stdout, text);
+        putchar('\n');
         free(text);
     }
 }
