@@ -10,7 +10,13 @@
  *   not valid newline-delimited JSON-RPC.
  * - TimeoutError (kind "timeout"): the call's `timeoutMs` elapsed.
  * - AbortError (kind "aborted"): the call's AbortSignal fired.
+ *
+ * A message that quotes what the daemon or a backend wrote has its control
+ * characters shown as visible escapes (sanitizeForDisplay), so printing an
+ * error cannot drive the terminal; PromptdError keeps the exact text in
+ * `daemonMessage`, and `data` is exactly what the daemon sent.
  */
+import { sanitizeForDisplay } from "./display.js";
 
 /** JSON-RPC error codes of protocol version 1. */
 export const ErrorCode = {
@@ -87,9 +93,12 @@ export class PromptdError extends Error {
   readonly data: PromptdErrorData;
   /** The method whose call failed, when known. */
   readonly method: string | undefined;
+  /** The message exactly as the daemon sent it (`message` has its control characters escaped). */
+  readonly daemonMessage: string;
 
   constructor(code: number, message: string, data?: PromptdErrorData, method?: string) {
-    super(message);
+    super(sanitizeForDisplay(message));
+    this.daemonMessage = message;
     this.code = code;
     this.data = data ?? {};
     this.kind = typeof this.data.kind === "string" ? this.data.kind : (KIND_BY_CODE[code] ?? "unknown");
@@ -138,7 +147,7 @@ export class ProtocolError extends Error {
   readonly line: string | undefined;
 
   constructor(message: string, line?: string) {
-    super(message);
+    super(sanitizeForDisplay(message));
     this.line = line;
   }
 }

@@ -22,6 +22,7 @@ export type {
   ErrorCodeValue,
   PromptdErrorData,
 } from "./errors.js";
+export { sanitizeForDisplay, stripControls } from "./display.js";
 export { resolveSocketPath, startAdvice } from "./socket-path.js";
 export type { SocketPathOptions } from "./socket-path.js";
 export type * from "./types.js";

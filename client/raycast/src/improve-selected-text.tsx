@@ -1,6 +1,7 @@
 import { Clipboard, Toast, getSelectedText, showHUD, showToast } from "@raycast/api";
 
 import { createClient, getPrefs, showError } from "./client";
+import { plain } from "./lib/format";
 import { buildImproveParams, validateIdea } from "./lib/params";
 
 /** Improve Selected Text: improves the selection, then pastes or copies the result. */
@@ -22,7 +23,7 @@ export default async function Command() {
   const client = createClient(prefs);
   try {
     const result = await client.improve(buildImproveParams({ idea: selected }, prefs));
-    const note = result.fallback_from ? ` (by ${result.provider}: ${result.fallback_from} was unavailable)` : "";
+    const note = result.fallback_from ? plain(` (by ${result.provider}: ${result.fallback_from} was unavailable)`) : "";
     if (prefs.selectedTextAction === "copy") {
       await Clipboard.copy(result.improved_prompt);
       await showHUD(`Copied the improved prompt${note}`);

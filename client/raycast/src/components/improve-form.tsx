@@ -3,7 +3,7 @@ import type { ImproveParams, ImproveResult } from "promptd-client";
 import { useEffect, useState } from "react";
 
 import { showError, useClient } from "../client";
-import { truncate } from "../lib/format";
+import { plain, truncate } from "../lib/format";
 import {
   DAEMON_DEFAULT,
   MODES,
@@ -114,10 +114,10 @@ export function ImproveForm({
         <Form.Dropdown id="model" title="Model" defaultValue={defaultModel}>
           <Form.Dropdown.Item value={DAEMON_DEFAULT} title="Daemon's Default" />
           {defaultModel !== DAEMON_DEFAULT && !modelChoices.includes(defaultModel) ? (
-            <Form.Dropdown.Item value={defaultModel} title={defaultModel} />
+            <Form.Dropdown.Item value={defaultModel} title={plain(defaultModel)} />
           ) : null}
           {modelChoices.map((m) => (
-            <Form.Dropdown.Item key={m} value={m} title={m} />
+            <Form.Dropdown.Item key={m} value={m} title={plain(m)} />
           ))}
         </Form.Dropdown>
       ) : (

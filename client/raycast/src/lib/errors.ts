@@ -1,6 +1,7 @@
 /**
  * What a person should read when a promptd call fails: a toast title, a
  * message, and for a daemon that is not running the command that starts it.
+ * A message quoting a backend has its control characters removed.
  */
 import {
   AbortError,
@@ -9,6 +10,7 @@ import {
   PromptdError,
   ProtocolError,
   TimeoutError,
+  stripControls,
 } from "promptd-client";
 
 export interface ErrorInfo {
@@ -41,23 +43,30 @@ const TITLES: Record<string, string> = {
 };
 
 export function describeError(err: unknown): ErrorInfo {
+  const info = describe(err);
+  return { ...info, title: stripControls(info.title), message: stripControls(info.message) };
+}
+
+function describe(err: unknown): ErrorInfo {
   if (err instanceof DaemonNotRunningError) {
     return { title: "promptd is not running", message: err.advice, command: startCommand(err) };
   }
   if (err instanceof AbortError) return { title: "Cancelled", message: "The request was cancelled.", cancelled: true };
   if (err instanceof PromptdError) {
-    if (err.kind === "cancelled") return { title: "Cancelled", message: err.message, cancelled: true };
+    // The daemon's own words, not the library's escaped copy: stripped above.
+    const message = err.daemonMessage;
+    if (err.kind === "cancelled") return { title: "Cancelled", message, cancelled: true };
     if (err.kind === "method_not_found") {
       return {
         title: "Update promptd",
-        message: `This promptd does not support ${err.method ?? "this command"} yet: ${err.message}`,
+        message: `This promptd does not support ${err.method ?? "this command"} yet: ${message}`,
         unsupported: true,
       };
     }
     if (err.kind === "upstream_error" && typeof err.data.http_status === "number") {
-      return { title: `${TITLES.upstream_error} (HTTP ${err.data.http_status})`, message: err.message };
+      return { title: `${TITLES.upstream_error} (HTTP ${err.data.http_status})`, message };
     }
-    return { title: TITLES[err.kind] ?? "promptd answered an error", message: err.message };
+    return { title: TITLES[err.kind] ?? "promptd answered an error", message };
   }
   if (err instanceof ConnectionClosedError) return { title: "Lost the connection to promptd", message: err.message };
   if (err instanceof TimeoutError) return { title: "promptd took too long", message: err.message };

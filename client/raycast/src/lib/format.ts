@@ -1,8 +1,18 @@
 /**
  * Formatting and the mapping from promptd results to markdown and metadata.
  * Plain TypeScript: no Raycast import, unit-tested with node --test.
+ *
+ * Every text that came from a model, a backend or the history goes through
+ * `plain` (promptd-client's stripControls) on its way to the screen: a
+ * hostile model's escape sequences and C1 controls are dropped, newline and
+ * tab stay. Copy and paste actions get the prompt exactly as stored.
  */
-import type { HistoryRow, ImproveResult } from "promptd-client";
+import { stripControls, type HistoryRow, type ImproveResult } from "promptd-client";
+
+/** Text for the screen: control characters (but newline and tab) removed. */
+export function plain(text: string | null | undefined): string {
+  return text ? stripControls(text) : "";
+}
 
 /** "82%", or "n/a" when the model gave no confidence. */
 export function formatPercent(value: number | null | undefined): string {
@@ -39,7 +49,7 @@ export function formatRelativeTime(iso: string, now: Date = new Date()): string 
 
 /** The text cut to at most max characters (code points), "…" marking a cut; one line. */
 export function truncate(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, " ").trim();
+  const flat = plain(text).replace(/\s+/g, " ").trim();
   const chars = Array.from(flat);
   if (chars.length <= max) return flat;
   return `${chars
@@ -50,7 +60,7 @@ export function truncate(text: string, max: number): string {
 
 /** Quotes text as a markdown blockquote, line by line. */
 export function blockquote(text: string): string {
-  return text
+  return plain(text)
     .split("\n")
     .map((line) => (line.length ? `> ${line}` : ">"))
     .join("\n");
@@ -60,7 +70,7 @@ export function blockquote(text: string): string {
 export function modelLabel(result: Pick<ImproveResult, "model" | "provider" | "fallback_from">): string {
   const base =
     result.model && result.model !== result.provider ? `${result.model} (${result.provider})` : result.provider;
-  return result.fallback_from ? `${base}, fallback from ${result.fallback_from}` : base;
+  return plain(result.fallback_from ? `${base}, fallback from ${result.fallback_from}` : base);
 }
 
 /** One entry of the metadata panel; the view maps it to Raycast's components. */
@@ -72,11 +82,13 @@ export type MetadataEntry =
 /** The metadata panel of an improve result or a history row. */
 export function resultMetadata(result: ImproveResult | HistoryRow, now?: Date): MetadataEntry[] {
   const entries: MetadataEntry[] = [
-    { kind: "label", title: "Role", text: result.role || "—" },
-    { kind: "label", title: "Directive", text: result.directive || "—" },
-    { kind: "label", title: "Framework", text: result.framework || "—" },
+    { kind: "label", title: "Role", text: plain(result.role) || "—" },
+    { kind: "label", title: "Directive", text: plain(result.directive) || "—" },
+    { kind: "label", title: "Framework", text: plain(result.framework) || "—" },
   ];
-  if (result.guardrails.length) entries.push({ kind: "tags", title: "Guardrails", tags: result.guardrails });
+  if (result.guardrails.length) {
+    entries.push({ kind: "tags", title: "Guardrails", tags: result.guardrails.map((g) => plain(g)) });
+  }
   entries.push({ kind: "separator" });
   entries.push({ kind: "label", title: "Confidence", text: formatPercent(result.confidence) });
   entries.push({ kind: "label", title: "Quality", text: formatPercent(result.quality_score) });
@@ -106,18 +118,19 @@ export function improveMarkdown(options: {
   notice?: string | undefined;
 }): string {
   const parts: string[] = [];
-  if (options.notice) parts.push(`> ${options.notice}`);
-  const body = options.text.length ? options.text : options.streaming ? "_Waiting for the model…_" : "";
-  parts.push(`## Improved Prompt\n\n${body}${options.streaming && options.text.length ? " ▍" : ""}`);
-  if (options.reasoning) parts.push(`### Why\n\n${options.reasoning}`);
+  if (options.notice) parts.push(`> ${plain(options.notice)}`);
+  const text = plain(options.text);
+  const body = text.length ? text : options.streaming ? "_Waiting for the model…_" : "";
+  parts.push(`## Improved Prompt\n\n${body}${options.streaming && text.length ? " ▍" : ""}`);
+  if (options.reasoning) parts.push(`### Why\n\n${plain(options.reasoning)}`);
   parts.push(`### Your Idea\n\n${blockquote(options.idea.trim())}`);
   return parts.join("\n\n");
 }
 
 /** Markdown for a history row's detail. */
 export function historyMarkdown(row: HistoryRow): string {
-  const parts = [`## Improved Prompt\n\n${row.improved_prompt}`];
-  if (row.reasoning) parts.push(`### Why\n\n${row.reasoning}`);
+  const parts = [`## Improved Prompt\n\n${plain(row.improved_prompt)}`];
+  if (row.reasoning) parts.push(`### Why\n\n${plain(row.reasoning)}`);
   parts.push(`### Original Idea\n\n${blockquote(row.original_idea.trim())}`);
   if (row.context && row.context.trim()) parts.push(`### Context\n\n${blockquote(row.context.trim())}`);
   return parts.join("\n\n");
@@ -126,7 +139,7 @@ export function historyMarkdown(row: HistoryRow): string {
 /** The notice shown above a result that the fallback provider produced. */
 export function fallbackNotice(result: Pick<ImproveResult, "fallback_from" | "provider">): string | undefined {
   if (!result.fallback_from) return undefined;
-  return `${result.fallback_from} was not available: this prompt comes from the ${result.provider} fallback.`;
+  return plain(`${result.fallback_from} was not available: this prompt comes from the ${result.provider} fallback.`);
 }
 
 /** promptd marks search matches in a snippet with « and ». */
@@ -141,6 +154,6 @@ export function snippetText(snippet: string | undefined): string {
 /** A history search snippet as markdown: the matches in bold. */
 export function snippetMarkdown(snippet: string | undefined): string {
   if (!snippet) return "";
-  const flat = snippet.replace(/\s+/g, " ").trim().replace(/\*/g, "\\*");
+  const flat = plain(snippet).replace(/\s+/g, " ").trim().replace(/\*/g, "\\*");
   return flat.replace(/«([^«»]*)»/g, "**$1**").replace(/[«»]/g, "");
 }
