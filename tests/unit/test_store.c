@@ -658,13 +658,17 @@ static void test_store_record_then_read_your_writes(void) {
     CHECK_INT(st.st_mode & 0777, 0600);
 }
 
+static void delete_all(struct store *s, store_cb cb, void *arg) {
+    store_delete_all(s, NULL, cb, arg);
+}
+
 static void test_store_ids_continue_after_reopen(void) {
     struct env e;
     env_config(&e, "reopen.db");
     CHECK_INT(env_open(&e), 0);
     for (int i = 0; i < 10; i++)
         record(&e, "idea", "prompt", 0);
-    struct waiter w = run_op(&e, store_delete_all);
+    struct waiter w = run_op(&e, delete_all);
     CHECK_INT(jint(w.result, "deleted"), 10);
     json_decref(w.result);
     env_close(&e);
@@ -675,15 +679,15 @@ static void test_store_ids_continue_after_reopen(void) {
 }
 
 static void delete_id_7(struct store *s, store_cb cb, void *arg) {
-    store_delete_id(s, 7, cb, arg);
+    store_delete_id(s, 7, NULL, cb, arg);
 }
 
 static void delete_before_day2(struct store *s, store_cb cb, void *arg) {
-    store_delete_before(s, "2026-01-02 00:00:00", cb, arg);
+    store_delete_before(s, "2026-01-02 00:00:00", NULL, cb, arg);
 }
 
 static void cleanup_30(struct store *s, store_cb cb, void *arg) {
-    store_cleanup(s, 30, cb, arg);
+    store_cleanup(s, 30, NULL, cb, arg);
 }
 
 static void test_store_deletes(void) {
@@ -722,7 +726,7 @@ static void test_store_deletes(void) {
     CHECK_INT(jint(w.result, "deleted"), 0);
     json_decref(w.result);
 
-    w = run_op(&e, store_delete_all);
+    w = run_op(&e, delete_all);
     CHECK_INT(jint(w.result, "deleted"), 10);
     json_decref(w.result);
     json_t *h = store_health(e.s);
@@ -762,11 +766,11 @@ static void test_store_startup_retention(void) {
 static char backup_target[512];
 
 static void backup_to_target(struct store *s, store_cb cb, void *arg) {
-    store_backup(s, backup_target, cb, arg);
+    store_backup(s, backup_target, true, NULL, cb, arg);
 }
 
 static void restore_from_target(struct store *s, store_cb cb, void *arg) {
-    store_restore(s, backup_target, cb, arg);
+    store_restore(s, backup_target, NULL, cb, arg);
 }
 
 static void test_store_backup_restore(void) {
@@ -788,7 +792,7 @@ static void test_store_backup_restore(void) {
     CHECK_INT(st.st_mode & 0777, 0600);
     CHECK_INT(count_in_file(backup_target, "PRAGMA journal_mode") >= 0, 1);
 
-    w = run_op(&e, store_delete_all);
+    w = run_op(&e, delete_all);
     json_decref(w.result);
     for (int i = 0; i < 5; i++)
         record(&e, "after the backup", "prompt", 0);
