@@ -420,7 +420,7 @@ static int64_t src_max_id(sqlite3 *db) {
 /* Copies the rows of the attached file ("src") into the fresh table, and
  * carries its AUTOINCREMENT counter so no id it ever used comes back. */
 static int restore_copy_rows(sqlite3 *db, char *why, size_t whylen) {
-    char cols[1024], sql[2400];
+    char cols[1024], sql[2 * sizeof cols + 512];
     if (restore_columns(db, cols, sizeof cols, why, whylen) != 0)
         return RPC_INVALID_PARAMS;
     int64_t max_id = src_max_id(db);
