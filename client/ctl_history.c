@@ -6,10 +6,12 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,6 +121,76 @@ static bool absolute_path(const char *in, char *out, size_t outlen) {
 
 static int call(struct ctl *c, const char *method, json_t *params, json_t **result) {
     return ctl_call(c, method, params, result, NULL, NULL, NULL);
+}
+
+/* ---- Ctrl-C on a command that changes the history ---------------------- */
+
+/* Exit status after a cancel, as shells report a SIGINT death. */
+#define CTL_EXIT_INTERRUPTED 130
+
+/* Killing promptctl would cancel the request without telling what the
+ * daemon did (past its point of no return a restore or delete completes).
+ * So the first Ctrl-C sends `cancel` and promptctl waits for the answer,
+ * which says what really happened; a second Ctrl-C ends it at once. A
+ * signal handler takes no argument: these are the only mutable globals of
+ * this file, set before the handler is installed. */
+static volatile sig_atomic_t ctl_interrupted;
+static int ctl_cancel_fd = -1;
+static char ctl_cancel_line[128];
+static size_t ctl_cancel_len;
+
+static void ctl_on_sigint(int sig) {
+    static const char note[] = "promptctl: cancelling; waiting for the daemon to say whether "
+                               "anything changed (Ctrl-C again stops waiting)\n";
+    int saved = errno;
+    if (!ctl_interrupted) {
+        ctl_interrupted = 1;
+        /* Only async-signal-safe calls; a failure leaves the request to
+         * finish, and its answer is reported as usual. */
+        if (write(STDERR_FILENO, note, sizeof note - 1) < 0 ||
+            send(ctl_cancel_fd, ctl_cancel_line, ctl_cancel_len, MSG_NOSIGNAL) < 0)
+            ctl_cancel_len = 0;
+    }
+    signal(sig, SIG_DFL);
+    errno = saved;
+}
+
+/* ctl_call's on_sent: the request is on the wire; arm Ctrl-C for it. */
+static void ctl_arm_cancel(struct ctl *c, long id) {
+    int n = snprintf(ctl_cancel_line, sizeof ctl_cancel_line,
+                     "{\"jsonrpc\":\"2.0\",\"id\":\"promptctl-cancel\",\"method\":\"cancel\","
+                     "\"params\":{\"request_id\":%ld}}\n",
+                     id);
+    ctl_cancel_len = n > 0 && (size_t)n < sizeof ctl_cancel_line ? (size_t)n : 0;
+    ctl_cancel_fd = c->fd;
+    ctl_interrupted = 0;
+    struct sigaction sa = {.sa_handler = ctl_on_sigint};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (ctl_cancel_len == 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return; /* Ctrl-C keeps its default: promptctl ends */
+}
+
+/* call() for a request that changes the history, with Ctrl-C cancelling
+ * it as described above. what names it for the messages ("restore"). */
+static int call_cancellable(struct ctl *c, const char *method, json_t *params, json_t **result,
+                            const char *what) {
+    json_t *err = NULL;
+    c->on_sent = ctl_arm_cancel;
+    int rc = ctl_call(c, method, params, result, &err, NULL, NULL);
+    c->on_sent = NULL;
+    signal(SIGINT, SIG_DFL);
+    if (ctl_interrupted && rc == CTL_OK)
+        fprintf(stderr,
+                "promptctl: Ctrl-C came too late to cancel: the %s was already under way and "
+                "has completed\n",
+                what);
+    if (ctl_interrupted && err && json_integer_value(json_object_get(err, "code")) == -32800) {
+        fprintf(stderr, "promptctl: %s cancelled: the history is unchanged\n", what);
+        rc = CTL_EXIT_INTERRUPTED;
+    }
+    json_decref(err);
+    return rc;
 }
 
 /* ---- history ------------------------------------------------------------ */
@@ -408,7 +480,7 @@ static int cmd_rm(struct ctl *c, int argc, char **argv) {
         return usage_error(rm_usage, "%s", "--all deletes the whole history: add --yes to confirm");
     else
         return usage_error(rm_usage, "%s", "give an id, --before DATE, or --all --yes");
-    int rc = call(c, "history.delete", params, &r);
+    int rc = call_cancellable(c, "history.delete", params, &r, "delete");
     return print_deleted(c, rc, r);
 }
 
@@ -420,7 +492,8 @@ static int cmd_cleanup(struct ctl *c, int argc, char **argv) {
     json_t *r = NULL;
     if (argc != 3 || strcmp(argv[1], "--days") != 0 || !parse_long(argv[2], 0, 36500, &days))
         return usage_error(cleanup_usage, "%s", "give --days N (0 to 36500)");
-    int rc = call(c, "cleanup", json_pack("{s:I}", "days", (json_int_t)days), &r);
+    int rc =
+        call_cancellable(c, "cleanup", json_pack("{s:I}", "days", (json_int_t)days), &r, "cleanup");
     return print_deleted(c, rc, r);
 }
 
@@ -625,34 +698,65 @@ static int cmd_export(struct ctl *c, int argc, char **argv) {
 /* ---- db ------------------------------------------------------------------------ */
 
 static const char db_usage[] =
-    "promptctl db backup FILE | db restore FILE | db check [--json]\n"
+    "promptctl db backup [--force] FILE | db restore FILE | db check [--json]\n"
     "  backup FILE    a consistent copy of the history, taken while it is in use\n"
-    "                 (created 0600)\n"
+    "                 (created 0600); FILE must not exist yet\n"
+    "  --force        replace FILE when it is an older backup (a SQLite database)\n"
     "  restore FILE   replace the whole history with FILE (a backup, or an older\n"
-    "                 promptd's or the Python backend's database), after checking it\n"
-    "  check          SQLite's quick_check of the live database";
+    "                 promptd's or the Python backend's database), after checking it;\n"
+    "                 only its rows are taken, never its triggers, views or tables\n"
+    "  check          SQLite's quick_check of the live database\n"
+    "Ctrl-C during backup or restore cancels it if it has not yet begun to change\n"
+    "anything, and says which happened";
+
+/* db backup|restore [--force] FILE: the params, or NULL after a usage error
+ * (rc set). */
+static json_t *db_file_params(int argc, char **argv, bool backup, int *rc) {
+    char path[PATH_MAX];
+    /* --force goes before or after FILE. */
+    bool force =
+        backup && argc == 4 && (strcmp(argv[2], "--force") == 0 || strcmp(argv[3], "--force") == 0);
+    const char *file = argc == 3                         ? argv[2]
+                       : !force                          ? NULL
+                       : strcmp(argv[2], "--force") == 0 ? argv[3]
+                                                         : argv[2];
+    if (!file || file[0] == '-') {
+        *rc = usage_error(db_usage, "%s", "give backup [--force] FILE, restore FILE or check");
+        return NULL;
+    }
+    if (!absolute_path(file, path, sizeof path)) {
+        *rc = usage_error(db_usage, "cannot make \"%s\" an absolute path", file);
+        return NULL;
+    }
+    json_t *p = json_pack("{s:s}", "path", path);
+    if (p && force)
+        json_object_set_new(p, "overwrite", json_true());
+    return p;
+}
 
 static int cmd_db(struct ctl *c, int argc, char **argv) {
-    char path[PATH_MAX];
     json_t *r = NULL;
     const char *sub = argc >= 2 ? argv[1] : "";
-    bool with_file = strcmp(sub, "backup") == 0 || strcmp(sub, "restore") == 0;
-    if (with_file ? argc != 3 : (argc != 2 || strcmp(sub, "check") != 0))
-        return usage_error(db_usage, "%s", "give backup FILE, restore FILE or check");
-    if (with_file && !absolute_path(argv[2], path, sizeof path))
-        return usage_error(db_usage, "cannot make \"%s\" an absolute path", argv[2]);
-    int rc = with_file ? call(c, strcmp(sub, "backup") == 0 ? "db.backup" : "db.restore",
-                              json_pack("{s:s}", "path", path), &r)
-                       : call(c, "db.check", NULL, &r);
+    bool backup = strcmp(sub, "backup") == 0, restore = strcmp(sub, "restore") == 0;
+    int rc = CTL_OK;
+    if (!backup && !restore && (argc != 2 || strcmp(sub, "check") != 0))
+        return usage_error(db_usage, "%s", "give backup [--force] FILE, restore FILE or check");
+    json_t *params = backup || restore ? db_file_params(argc, argv, backup, &rc) : NULL;
+    if ((backup || restore) && !params)
+        return rc;
+    rc = backup    ? call_cancellable(c, "db.backup", params, &r, "backup")
+         : restore ? call_cancellable(c, "db.restore", params, &r, "restore")
+                   : call(c, "db.check", NULL, &r);
     if (rc != CTL_OK)
         return rc;
     if (c->json) {
         ctl_print_json(c, r);
-    } else if (strcmp(sub, "backup") == 0) {
-        ctl_text_printf(stdout, "backed up %lld entries to %s (%lld bytes)\n",
+    } else if (backup) {
+        ctl_text_printf(stdout, "backed up %lld entries to %s (%lld bytes)
+",
                         (long long)json_integer_value(json_object_get(r, "rows")), jstr(r, "path"),
                         (long long)json_integer_value(json_object_get(r, "bytes")));
-    } else if (strcmp(sub, "restore") == 0) {
+    } else if (restore) {
         printf("restored %lld entries\n",
                (long long)json_integer_value(json_object_get(r, "rows")));
     } else {

@@ -138,6 +138,8 @@ int ctl_call(struct ctl *c, const char *method, json_t *params, json_t **result,
         return CTL_ERR_NOT_RUNNING;
     }
     long id = c->next_id;
+    if (c->on_sent)
+        c->on_sent(c, id);
     for (;;) {
         char *line = ctl_read_line(c);
         if (!line) {

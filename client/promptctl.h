@@ -22,6 +22,10 @@ struct ctl {
     char *buf;               /* owned; bytes read but not yet framed */
     size_t buf_len, buf_cap;
     long next_id;
+    /* Called by ctl_call right after its request is on the wire, before it
+     * waits (NULL: nothing): a command arms its Ctrl-C handling there, so
+     * a cancel can never be written into the middle of the request. */
+    void (*on_sent)(struct ctl *c, long id);
 };
 
 /* Called for each notification received while waiting for a response;

@@ -11,16 +11,20 @@
 #include "store_read.h"
 
 /* One history call waiting for the store. The store always calls back
- * exactly once; a cancel (client gone, `cancel`, shutdown) answers the
- * call at once and leaves the request to be freed by that callback. */
+ * exactly once. A cancel (client gone, `cancel`, shutdown) answers the
+ * call at once when the store agrees that nothing will change (always for
+ * reads), and leaves the request to be freed by that callback; past an
+ * operation's point of no return it leaves the call to the callback,
+ * which answers what was done: "cancelled" never hides a change. */
 struct hreq {
-    struct rpc_call *call; /* NULL once answered by the cancel hook */
-    const char *field;     /* the param an RPC_INVALID_PARAMS from the store names */
+    struct rpc_call *call;      /* NULL once answered by the cancel hook */
+    const char *field;          /* the param an RPC_INVALID_PARAMS from the store names */
+    struct store_cancel cancel; /* lent to the store until hreq_done */
 };
 
 static void hreq_cancel(void *arg) {
     struct hreq *r = arg;
-    if (r->call) {
+    if (r->call && store_cancel_request(&r->cancel)) {
         rpc_reply_cancelled(r->call);
         r->call = NULL;
     }
@@ -80,6 +84,7 @@ static struct hreq *hreq_new(struct rpc_call *call, const char *field) {
     }
     r->call = call;
     r->field = field;
+    atomic_init(&r->cancel.state, STORE_CANCEL_PENDING);
     rpc_call_set_cancel(call, hreq_cancel, r);
     return r;
 }
@@ -181,11 +186,11 @@ static void method_history_delete(struct rpc_call *call, json_t *params) {
     if (!r)
         return;
     if (id > 0)
-        store_delete_id(s, (int64_t)id, hreq_done, r);
+        store_delete_id(s, (int64_t)id, &r->cancel, hreq_done, r);
     else if (before[0])
-        store_delete_before(s, before, hreq_done, r);
+        store_delete_before(s, before, &r->cancel, hreq_done, r);
     else
-        store_delete_all(s, hreq_done, r);
+        store_delete_all(s, &r->cancel, hreq_done, r);
 }
 
 static void method_stats(struct rpc_call *call, json_t *params) {
@@ -205,27 +210,30 @@ static void method_cleanup(struct rpc_call *call, json_t *params) {
         return;
     struct hreq *r = hreq_new(call, "days");
     if (r)
-        store_cleanup(s, (long)days, hreq_done, r);
+        store_cleanup(s, (long)days, &r->cancel, hreq_done, r);
 }
 
-/* db.backup and db.restore: a file path, then the store operation. */
-static void db_path_op(struct rpc_call *call, json_t *params,
-                       void (*op)(struct store *, const char *, store_cb, void *)) {
+/* db.backup: path, and overwrite (replace an older backup there). */
+static void method_db_backup(struct rpc_call *call, json_t *params) {
+    const char *path = NULL;
+    bool overwrite = false;
+    struct store *s = need_store(call);
+    if (!s || !param_path(call, params, &path) ||
+        !rpc_param_bool(call, params, "overwrite", &overwrite))
+        return;
+    struct hreq *r = hreq_new(call, "path");
+    if (r)
+        store_backup(s, path, overwrite, &r->cancel, hreq_done, r);
+}
+
+static void method_db_restore(struct rpc_call *call, json_t *params) {
     const char *path = NULL;
     struct store *s = need_store(call);
     if (!s || !param_path(call, params, &path))
         return;
     struct hreq *r = hreq_new(call, "path");
     if (r)
-        op(s, path, hreq_done, r);
-}
-
-static void method_db_backup(struct rpc_call *call, json_t *params) {
-    db_path_op(call, params, store_backup);
-}
-
-static void method_db_restore(struct rpc_call *call, json_t *params) {
-    db_path_op(call, params, store_restore);
+        store_restore(s, path, &r->cancel, hreq_done, r);
 }
 
 static void method_db_check(struct rpc_call *call, json_t *params) {

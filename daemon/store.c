@@ -59,14 +59,15 @@ enum store_op_kind {
  * by the writer, then by the done list; freed on the loop after cb. */
 struct store_op {
     enum store_op_kind kind;
-    int64_t id;                /* DELETE_ID: the row; DELETE_RANGE: ids <= id (when > 0) */
-    char before[STORE_TS_LEN]; /* DELETE_RANGE: rows with timestamp < before (when set) */
-    long retention_days;       /* DELETE_RANGE: >= 0 when it is the retention cleanup */
-    char *path;                /* RESTORE: the prepared copy, unlinked after (owned) */
-    int64_t rows;              /* RESTORE: rows in the copy */
-    int64_t deleted;           /* DELETE_RANGE: progress */
-    json_t *result;            /* owned until handed to cb */
-    int code;                  /* 0 or a protocol code */
+    int64_t id;                  /* DELETE_ID: the row; DELETE_RANGE: ids <= id (when > 0) */
+    char before[STORE_TS_LEN];   /* DELETE_RANGE: rows with timestamp < before (when set) */
+    long retention_days;         /* DELETE_RANGE: >= 0 when it is the retention cleanup */
+    char *path;                  /* RESTORE: the prepared copy, unlinked after (owned) */
+    int64_t rows;                /* RESTORE: rows in the copy */
+    int64_t deleted;             /* DELETE_RANGE: progress */
+    struct store_cancel *cancel; /* borrowed from the caller until cb; NULL: internal */
+    json_t *result;              /* owned until handed to cb */
+    int code;                    /* 0 or a protocol code */
     char msg[512];
     store_cb cb; /* NULL for internal operations */
     void *arg;
@@ -282,8 +283,7 @@ static void refresh_totals(struct store *s) {
 static enum open_result writer_open(struct store *s, char *err, size_t errlen) {
     sqlite3 *db = NULL;
     struct migrate_info info;
-    int rc = sqlite3_open_v2(
-        s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = store_sqlite_open_own(s->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db);
     if (rc == SQLITE_OK)
         rc = sqlite3_busy_timeout(db, STORE_WRITER_BUSY_MS);
     if (rc != SQLITE_OK) {
@@ -369,6 +369,26 @@ static void enqueue_locked(struct store *s, struct store_item *it) {
         s->head = it;
     s->tail = it;
     store_wake_writer_locked(s);
+}
+
+/* ---- Cancel tokens (store.h) ---- */
+
+bool store_cancel_request(struct store_cancel *c) {
+    int expected = STORE_CANCEL_PENDING;
+    return atomic_compare_exchange_strong(&c->state, &expected, STORE_CANCEL_CANCELLED) ||
+           expected == STORE_CANCEL_CANCELLED;
+}
+
+bool store_cancel_commit(struct store_cancel *c) {
+    int expected = STORE_CANCEL_PENDING;
+    if (!c)
+        return true;
+    return atomic_compare_exchange_strong(&c->state, &expected, STORE_CANCEL_COMMITTED) ||
+           expected == STORE_CANCEL_COMMITTED;
+}
+
+bool store_cancel_asked(struct store_cancel *c) {
+    return c && atomic_load(&c->state) == STORE_CANCEL_CANCELLED;
 }
 
 static struct store_op *op_new(enum store_op_kind kind, store_cb cb, void *arg) {
@@ -893,6 +913,11 @@ static void writer_delete_id(struct store *s, struct store_op *op) {
         op_fail(op, STORE_RPC_STORAGE, msg);
         return;
     }
+    /* One statement: it is the point of no return. */
+    if (!store_cancel_commit(op->cancel)) {
+        op_fail(op, RPC_CANCELLED, "The request was cancelled; nothing was deleted.");
+        return;
+    }
     int rc = sqlite3_prepare_v2(s->db, "DELETE FROM prompt_history WHERE id = ?1", -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, op->id);
@@ -960,6 +985,12 @@ static void writer_job_done(struct store *s, struct store_op *op) {
     writer_complete(s, op);
 }
 
+/* A range delete cancelled before its first commit: nothing was deleted. */
+static void writer_job_cancelled(struct store *s, struct store_op *op) {
+    op_fail(op, RPC_CANCELLED, "The request was cancelled; nothing was deleted.");
+    writer_job_done(s, op);
+}
+
 /* One batch of the first range delete. */
 static void writer_job_step(struct store *s) {
     struct store_op *op = s->jobs_head;
@@ -970,6 +1001,10 @@ static void writer_job_step(struct store *s) {
                             "WHERE timestamp < ?1 LIMIT ?2)"
                           : "DELETE FROM prompt_history WHERE id IN (SELECT id FROM prompt_history "
                             "WHERE id <= ?1 ORDER BY id LIMIT ?2)";
+    if (store_cancel_asked(op->cancel)) {
+        writer_job_cancelled(s, op);
+        return;
+    }
     if (writer_ensure_db(s, msg, sizeof msg) != 0) {
         op_fail(op, STORE_RPC_STORAGE, msg);
         writer_job_done(s, op);
@@ -988,6 +1023,14 @@ static void writer_job_step(struct store *s) {
     }
     int changed = rc == SQLITE_OK ? sqlite3_changes(s->db) : 0;
     sqlite3_finalize(st);
+    /* The first batch's commit is the point of no return: a cancel that
+     * came first undoes it; one that comes later changes nothing and the
+     * delete goes on to the end, answering what it deleted. */
+    if (rc == SQLITE_OK && !store_cancel_commit(op->cancel)) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        writer_job_cancelled(s, op);
+        return;
+    }
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -1005,6 +1048,22 @@ static void writer_job_step(struct store *s) {
         writer_job_done(s, op);
 }
 
+/* After a restore the history is a new, sound file: whatever opened the
+ * breaker was about the old one, so recording resumes at once (a cause
+ * that persists opens it again after five failures). */
+static void writer_reset_breaker(struct store *s) {
+    uv_mutex_lock(&s->mu);
+    bool was_open = s->circuit_open;
+    s->circuit_open = false;
+    s->trial_id = 0;
+    s->failures = 0;
+    s->db_unavailable = false;
+    uv_mutex_unlock(&s->mu);
+    if (was_open)
+        log_info("history: the restore succeeded; the circuit breaker is closed and recording "
+                 "resumed");
+}
+
 /* Replaces the live data with the prepared, checked and migrated copy in
  * one backup step: readers see the old history or the new one. */
 static void writer_restore(struct store *s, struct store_op *op) {
@@ -1012,10 +1071,18 @@ static void writer_restore(struct store *s, struct store_op *op) {
     sqlite3 *src = NULL;
     int rc = SQLITE_OK;
     if (writer_ensure_db(s, msg, sizeof msg) != 0) {
+        unlink(op->path);
         op_fail(op, STORE_RPC_STORAGE, msg);
         return;
     }
-    rc = sqlite3_open_v2(op->path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    /* The point of no return: a cancel from now on cannot stop it. */
+    if (!store_cancel_commit(op->cancel)) {
+        unlink(op->path);
+        op_fail(op, RPC_CANCELLED, "The restore was cancelled; the history is unchanged.");
+        return;
+    }
+    log_info("history: replacing the live history with the restored copy");
+    rc = store_sqlite_open(op->path, SQLITE_OPEN_READONLY, &src);
     if (rc == SQLITE_OK) {
         sqlite3_backup *b = sqlite3_backup_init(s->db, "main", src, "main");
         if (!b) {
@@ -1042,6 +1109,7 @@ static void writer_restore(struct store *s, struct store_op *op) {
     s->dirty = true;
     refresh_totals(s);
     refresh_size(s, true);
+    writer_reset_breaker(s);
     log_info("history restored: %lld rows", (long long)op->rows);
     op->result = json_pack("{s:I}", "rows", (json_int_t)op->rows);
 }
@@ -1168,6 +1236,22 @@ static struct store_item *writer_take(struct store *s, bool *stop) {
     return items;
 }
 
+/* A range delete interrupted by shutdown: "cancelled" only when it had
+ * deleted nothing; otherwise what it did. */
+static void writer_job_stopped(struct store *s, struct store_op *op) {
+    char msg[256];
+    if (op->deleted == 0) {
+        op_fail(op, RPC_CANCELLED, "The daemon is stopping; nothing was deleted.");
+    } else {
+        snprintf(msg, sizeof msg,
+                 "The daemon stopped after deleting %lld entries; the rest are still there: run "
+                 "the delete again.",
+                 (long long)op->deleted);
+        op_fail(op, STORE_RPC_STORAGE, msg);
+    }
+    writer_job_done(s, op);
+}
+
 static void writer_main(void *arg) {
     struct store *s = arg;
     for (;;) {
@@ -1180,8 +1264,7 @@ static void writer_main(void *arg) {
         if (s->jobs_head && stop) {
             /* Shutting down: rows are flushed, long deletes wait for the
              * next start (retention runs again then). */
-            op_fail(s->jobs_head, RPC_CANCELLED, "The daemon is stopping.");
-            writer_job_done(s, s->jobs_head);
+            writer_job_stopped(s, s->jobs_head);
         } else if (s->jobs_head) {
             writer_job_step(s);
         }
@@ -1446,36 +1529,42 @@ void store_close(struct store *s) {
 /* Operations from the methods                                           */
 /* ===================================================================== */
 
-void store_delete_id(struct store *s, int64_t id, store_cb cb, void *arg) {
+void store_delete_id(struct store *s, int64_t id, struct store_cancel *cancel, store_cb cb,
+                     void *arg) {
     struct store_op *op = op_new(OP_DELETE_ID, cb, arg);
     if (!op)
         return;
     op->id = id;
+    op->cancel = cancel;
     enqueue_op(s, op);
 }
 
-void store_delete_before(struct store *s, const char *before, store_cb cb, void *arg) {
+void store_delete_before(struct store *s, const char *before, struct store_cancel *cancel,
+                         store_cb cb, void *arg) {
     struct store_op *op = op_new(OP_DELETE_RANGE, cb, arg);
     if (!op)
         return;
     snprintf(op->before, sizeof op->before, "%s", before);
+    op->cancel = cancel;
     enqueue_op(s, op);
 }
 
-void store_delete_all(struct store *s, store_cb cb, void *arg) {
+void store_delete_all(struct store *s, struct store_cancel *cancel, store_cb cb, void *arg) {
     struct store_op *op = op_new(OP_DELETE_RANGE, cb, arg);
     if (!op)
         return;
+    op->cancel = cancel;
     uv_mutex_lock(&s->mu);
     op->id = s->next_id - 1; /* every row that exists or was handed out */
     uv_mutex_unlock(&s->mu);
     enqueue_op(s, op);
 }
 
-void store_cleanup(struct store *s, long days, store_cb cb, void *arg) {
+void store_cleanup(struct store *s, long days, struct store_cancel *cancel, store_cb cb,
+                   void *arg) {
     char before[STORE_TS_LEN];
     store_time_format((int64_t)time(NULL) - (int64_t)days * 86400, before);
-    store_delete_before(s, before, cb, arg);
+    store_delete_before(s, before, cancel, cb, arg);
 }
 
 /* ---- Restore (store_backup.c prepares the copy) ------------------------ */
@@ -1485,7 +1574,7 @@ int store_page_size(const struct store *s) {
 }
 
 void store_swap_in_restore(struct store *s, const char *copy, int64_t max_id, int64_t rows,
-                           store_cb cb, void *arg) {
+                           struct store_cancel *cancel, store_cb cb, void *arg) {
     struct store_op *op = op_new(OP_RESTORE, cb, arg);
     if (!op || !copy || !(op->path = strdup(copy))) {
         if (copy)
@@ -1497,6 +1586,7 @@ void store_swap_in_restore(struct store *s, const char *copy, int64_t max_id, in
         return;
     }
     op->rows = rows;
+    op->cancel = cancel;
     uv_mutex_lock(&s->mu);
     if (s->next_id <= max_id)
         s->next_id = max_id + 1;

@@ -21,6 +21,7 @@
 #define PROMPTD_STORE_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,6 +78,28 @@ struct history_row {
  * once (closing), which is still one call. */
 typedef void (*store_cb)(void *arg, json_t *result, int code, const char *message);
 
+/* Cancelling an operation that changes the history (deletes, restore,
+ * backup). A request that answers "cancelled" must have changed nothing,
+ * so the loop (a `cancel`, a client gone) and the store (at the
+ * operation's point of no return, on any thread) race for one state
+ * change and the first wins: either the operation is stopped before it
+ * changes anything, or it goes on and its callback brings the real
+ * result. The caller owns the token and keeps it alive until the
+ * operation's callback ran; zeroed means pending. NULL: not cancellable. */
+enum store_cancel_state { STORE_CANCEL_PENDING, STORE_CANCEL_CANCELLED, STORE_CANCEL_COMMITTED };
+struct store_cancel {
+    _Atomic int state; /* enum store_cancel_state */
+};
+/* Loop: asks to cancel. True when the operation will change nothing
+ * (answer "cancelled" now; its callback still comes, with RPC_CANCELLED);
+ * false when it is past its point of no return (its callback answers). */
+bool store_cancel_request(struct store_cancel *c);
+/* Store: claims the point of no return. True: go on and change the
+ * history; false: cancelled, change nothing. NULL c: true. */
+bool store_cancel_commit(struct store_cancel *c);
+/* Store: whether a cancel was asked (to stop early work). NULL c: false. */
+bool store_cancel_asked(struct store_cancel *c);
+
 /* Opens (creating, checking, migrating) the database and starts the writer
  * thread. Called by main.c before listening, when SQLITE_ENABLED. The path
  * is SQLITE_DB_PATH (relative paths are taken from the config file's
@@ -123,23 +146,33 @@ void store_get_async(struct store *s, int64_t id, store_cb cb, void *arg);
  * stay); cleanup removes rows older than `days` days. Range deletes run in
  * batches so recording never waits long behind them; the deleted text
  * leaves the full-text index and the file (secure_delete). */
-void store_delete_id(struct store *s, int64_t id, store_cb cb, void *arg);
-void store_delete_before(struct store *s, const char *before, store_cb cb, void *arg);
-void store_delete_all(struct store *s, store_cb cb, void *arg);
-void store_cleanup(struct store *s, long days, store_cb cb, void *arg);
+void store_delete_id(struct store *s, int64_t id, struct store_cancel *cancel, store_cb cb,
+                     void *arg);
+void store_delete_before(struct store *s, const char *before, struct store_cancel *cancel,
+                         store_cb cb, void *arg);
+void store_delete_all(struct store *s, struct store_cancel *cancel, store_cb cb, void *arg);
+void store_cleanup(struct store *s, long days, struct store_cancel *cancel, store_cb cb, void *arg);
 
 /* db.backup: a consistent copy (online backup API, writes go on) of
  * everything recorded before the call, written to a temporary file in the
  * target's directory, made 0600, then renamed to path (absolute).
- * Result {"path", "bytes", "rows"}. */
-void store_backup(struct store *s, const char *path, store_cb cb, void *arg);
+ * Refused (RPC_INVALID_PARAMS): the live database or its -wal/-shm/-journal
+ * (by device and inode, and by name in its directory), a symbolic link,
+ * anything not a regular file, and an existing file unless overwrite, and
+ * then only a SQLite database. Result {"path", "bytes", "rows"}. */
+void store_backup(struct store *s, const char *path, bool overwrite, struct store_cancel *cancel,
+                  store_cb cb, void *arg);
 
-/* db.restore: checks path (a SQLite file, integrity_check, a prompt
- * history not newer than this promptd), copies and migrates it aside, then
- * the writer replaces the live data with it in one step; readers see the
- * old or the new history, never a mix. Ids keep increasing past both.
- * Result {"rows": N}. Problems with the file are RPC_INVALID_PARAMS. */
-void store_restore(struct store *s, const char *path, store_cb cb, void *arg);
+/* db.restore: checks path (a regular SQLite file, integrity_check, a
+ * prompt history not newer than this promptd), copies its rows (only
+ * those: none of the file's triggers, views, indexes or other tables) into
+ * a fresh database built by the embedded migrations, then the writer
+ * replaces the live data with it in one step; readers see the old or the
+ * new history, never a mix. Ids keep increasing past both; an open circuit
+ * breaker closes. Result {"rows": N}. Problems with the file are
+ * RPC_INVALID_PARAMS. */
+void store_restore(struct store *s, const char *path, struct store_cancel *cancel, store_cb cb,
+                   void *arg);
 
 /* db.check: PRAGMA quick_check -> {"ok": bool, "detail": "ok" | problems}. */
 void store_check(struct store *s, store_cb cb, void *arg);

@@ -1,11 +1,16 @@
 /* db.backup and db.restore. Backup copies a consistent snapshot on the
- * thread pool while the writer goes on. Restore checks, copies and
- * migrates the file on the thread pool; the writer then swaps it in
- * (store_swap_in_restore), behind the rows already queued. */
+ * thread pool while the writer goes on. Restore checks the file and copies
+ * its rows, and only its rows, into a fresh database built by the embedded
+ * migrations on the thread pool; the writer then swaps it in
+ * (store_swap_in_restore), behind the rows already queued. Nothing of the
+ * file's own schema (triggers, views, indexes, other tables) survives, so
+ * a hostile file cannot make the daemon run its SQL. */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +27,28 @@
 
 /* ---- Backup ------------------------------------------------------------ */
 
+/* How often (in SQLite virtual machine steps) a long statement of the
+ * restore looks whether the request was cancelled. */
+#define RESTORE_PROGRESS_STEPS 10000
+/* The largest id a restored file may hold: ids continue after it, and an
+ * int64 must never overflow however long the daemon runs (2^53 also keeps
+ * ids exact in JSON clients that read numbers as doubles). */
+#define RESTORE_MAX_ID (INT64_C(1) << 53)
+/* Bytes per read while copying the file to restore. */
+#define RESTORE_COPY_CHUNK (256 * 1024)
+
+/* SQLite's progress handler: a non-zero return interrupts the statement. */
+static int cancel_progress(void *arg) {
+    return store_cancel_asked(arg);
+}
+
 /* Copies src's main database into the file at path with the backup API in
  * one step (one read transaction on src: a consistent snapshot, while the
  * writer goes on), then makes the copy a self-contained rollback-journal
  * file. Returns SQLITE_OK or a code with msg. */
 static int copy_database(sqlite3 *src, const char *path, char *msg, size_t msglen) {
     sqlite3 *dst = NULL;
-    int rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = store_sqlite_open(path, SQLITE_OPEN_READWRITE, &dst);
     if (rc == SQLITE_OK) {
         sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
         if (!b) {
@@ -47,7 +67,7 @@ static int copy_database(sqlite3 *src, const char *path, char *msg, size_t msgle
     sqlite3_close(dst);
     /* The copy carries the source's WAL flag in its header; reopen and
      * switch it to a plain file so it travels as one file. */
-    rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    rc = store_sqlite_open(path, SQLITE_OPEN_READWRITE, &dst);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
@@ -60,7 +80,7 @@ static int64_t count_rows(const char *path) {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int64_t n = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+    if (store_sqlite_open(path, SQLITE_OPEN_READONLY, &db) == SQLITE_OK &&
         sqlite3_prepare_v2(db, "SELECT count(*) FROM prompt_history", -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
@@ -69,27 +89,75 @@ static int64_t count_rows(const char *path) {
     return n;
 }
 
-static int backup_job(sqlite3 *src, void *ctx, json_t **result, char *msg, size_t msglen) {
-    const char *path = ctx;
-    char tmp[PATH_MAX + 32], dir[PATH_MAX];
-    struct stat st;
-    if (store_make_temp(path, "tmp", tmp, sizeof tmp, msg, msglen) != 0)
-        return RPC_INVALID_PARAMS;
-    int rc = copy_database(src, tmp, msg, msglen);
-    int64_t rows = rc == SQLITE_OK ? count_rows(tmp) : -1;
-    config_dir_of(path, dir, sizeof dir);
-    if (rc == SQLITE_OK && (store_fsync_path(tmp, false) != 0 || rename(tmp, path) != 0)) {
-        snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
-        rc = SQLITE_CANTOPEN;
+struct backup_ctx {
+    char *path; /* owned: the target */
+    char *live; /* owned: the live database's path */
+    bool overwrite;
+    struct store_cancel *cancel; /* borrowed until the callback */
+};
+
+static void backup_ctx_free(void *p) {
+    struct backup_ctx *c = p;
+    free(c->path);
+    free(c->live);
+    free(c);
+}
+
+/* Puts the finished copy tmp at path. Without overwrite, link() makes
+ * "only if nothing is there" atomic (a file that appeared since the check
+ * is not replaced); a filesystem without hard links falls back to checking
+ * again and renaming. With overwrite the target is checked again (still an
+ * older backup) just before the rename. 0, or a protocol code with msg. */
+static int backup_install(const struct backup_ctx *c, const char *tmp, char *msg, size_t msglen) {
+    if (!c->overwrite) {
+        if (link(tmp, c->path) == 0) {
+            unlink(tmp);
+            return 0;
+        }
+        if (errno == EEXIST) {
+            store_check_backup_target(c->path, c->live, false, msg, msglen);
+            return RPC_INVALID_PARAMS;
+        }
     }
-    if (rc != SQLITE_OK) {
-        unlink(tmp);
+    if (store_check_backup_target(c->path, c->live, c->overwrite, msg, msglen) != 0)
+        return RPC_INVALID_PARAMS;
+    if (rename(tmp, c->path) != 0) {
+        snprintf(msg, msglen, "cannot write %s: %s", c->path, strerror(errno));
         return STORE_RPC_STORAGE;
     }
+    return 0;
+}
+
+static int backup_job(sqlite3 *src, void *ctx, json_t **result, char *msg, size_t msglen) {
+    struct backup_ctx *c = ctx;
+    char tmp[PATH_MAX + 32], dir[PATH_MAX];
+    struct stat st;
+    if (store_check_backup_target(c->path, c->live, c->overwrite, msg, msglen) != 0)
+        return RPC_INVALID_PARAMS;
+    if (store_make_temp(c->path, "tmp", tmp, sizeof tmp, msg, msglen) != 0)
+        return RPC_INVALID_PARAMS;
+    int code = copy_database(src, tmp, msg, msglen) == SQLITE_OK ? 0 : STORE_RPC_STORAGE;
+    int64_t rows = code == 0 ? count_rows(tmp) : -1;
+    if (code == 0 && store_fsync_path(tmp, false) != 0) {
+        snprintf(msg, msglen, "cannot write %s: %s", tmp, strerror(errno));
+        code = STORE_RPC_STORAGE;
+    }
+    /* Putting the file in place is the point of no return. */
+    if (code == 0 && !store_cancel_commit(c->cancel)) {
+        snprintf(msg, msglen, "The backup was cancelled; %s was not written.", c->path);
+        code = RPC_CANCELLED;
+    }
+    if (code == 0)
+        code = backup_install(c, tmp, msg, msglen);
+    if (code != 0) {
+        unlink(tmp);
+        return code;
+    }
+    config_dir_of(c->path, dir, sizeof dir);
     store_fsync_path(dir, true);
-    if (stat(path, &st) != 0)
+    if (stat(c->path, &st) != 0)
         st.st_size = 0;
-    *result = json_pack("{s:s,s:I,s:I}", "path", path, "bytes", (json_int_t)st.st_size, "rows",
+    *result = json_pack("{s:s,s:I,s:I}", "path", c->path, "bytes", (json_int_t)st.st_size, "rows",
                         (json_int_t)(rows < 0 ? 0 : rows));
     if (!*result) {
         snprintf(msg, msglen, "out of memory");
@@ -98,22 +166,28 @@ static int backup_job(sqlite3 *src, void *ctx, json_t **result, char *msg, size_
     return 0;
 }
 
-void store_backup(struct store *s, const char *path, store_cb cb, void *arg) {
-    char *copy = strdup(path);
-    if (!copy) {
+void store_backup(struct store *s, const char *path, bool overwrite, struct store_cancel *cancel,
+                  store_cb cb, void *arg) {
+    struct backup_ctx *c = calloc(1, sizeof *c);
+    if (!c || !(c->path = strdup(path)) || !(c->live = strdup(store_path(s)))) {
+        if (c)
+            backup_ctx_free(c);
         cb(arg, NULL, RPC_INTERNAL, "out of memory");
         return;
     }
-    store_job_submit(s, backup_job, copy, free, true, cb, arg);
+    c->overwrite = overwrite;
+    c->cancel = cancel;
+    store_job_submit(s, backup_job, c, backup_ctx_free, true, cb, arg);
 }
 
 /* ---- Restore ----------------------------------------------------------- */
 
 struct restore_ctx {
-    struct store *s; /* borrowed; the job holds a reference */
-    char *live;      /* owned: the live database's path */
-    int page_size;   /* the live file's: the backup API needs them equal under WAL */
-    char *src;       /* owned: the file to restore */
+    struct store *s;             /* borrowed; the job holds a reference */
+    char *live;                  /* owned: the live database's path */
+    int page_size;               /* the live file's: the backup API needs them equal under WAL */
+    char *src;                   /* owned: the file to restore */
+    struct store_cancel *cancel; /* borrowed until the callback */
     store_cb cb;
     void *arg;
 };
@@ -125,8 +199,123 @@ static void restore_ctx_free(void *p) {
     free(c);
 }
 
-/* integrity_check and the schema verdict of the file to restore. */
-static int restore_check_source(sqlite3 *src, const char *path, char *msg, size_t msglen) {
+/* Removes a private database copy and the files SQLite made next to it. */
+static void unlink_db(const char *path) {
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char name[PATH_MAX + 48];
+    if (!path[0])
+        return;
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
+        unlink(name);
+    }
+}
+
+/* Copies the bytes of the open file in to the file at out. 0, or a
+ * protocol code with msg (RPC_CANCELLED when asked to stop). */
+static int copy_fd_to(int in, const char *out, struct store_cancel *cancel, char *msg,
+                      size_t msglen) {
+    char *buf = malloc(RESTORE_COPY_CHUNK);
+    int fd = buf ? open(out, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW) : -1;
+    int code = 0;
+    if (fd < 0) {
+        snprintf(msg, msglen, "cannot copy the file to restore: %s",
+                 strerror(buf ? errno : ENOMEM));
+        free(buf);
+        return STORE_RPC_STORAGE;
+    }
+    for (ssize_t n; code == 0 && (n = read(in, buf, RESTORE_COPY_CHUNK)) != 0;) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(msg, msglen, "cannot read the file to restore: %s", strerror(errno));
+            code = RPC_INVALID_PARAMS;
+        }
+        for (ssize_t off = 0, w; code == 0 && off < n; off += w) {
+            if ((w = write(fd, buf + off, (size_t)(n - off))) < 0) {
+                snprintf(msg, msglen, "cannot copy the file to restore: %s", strerror(errno));
+                code = STORE_RPC_STORAGE;
+            }
+        }
+        if (code == 0 && store_cancel_asked(cancel)) {
+            snprintf(msg, msglen, "The restore was cancelled; the history is unchanged.");
+            code = RPC_CANCELLED;
+        }
+    }
+    if (close(fd) != 0 && code == 0) {
+        snprintf(msg, msglen, "cannot copy the file to restore: %s", strerror(errno));
+        code = STORE_RPC_STORAGE;
+    }
+    free(buf);
+    return code;
+}
+
+/* Takes a private copy of the file to restore (and of its -wal, so the
+ * last transactions of a database in WAL mode come too) next to the live
+ * database, opened only as a regular file and never waiting on it. From
+ * here on nothing reads the user's path again: the file cannot change or
+ * be swapped under the checks, and SQLite never writes next to it. */
+static int restore_take_source(const struct restore_ctx *c, char *copy, size_t copylen, char *msg,
+                               size_t msglen) {
+    char why[256], wal[PATH_MAX + 8], copy_wal[PATH_MAX + 48];
+    if (store_is_live_file(c->src, c->live)) {
+        snprintf(msg, msglen,
+                 "%s is the live history database: give the path of a backup (promptctl db "
+                 "backup FILE makes one).",
+                 c->src);
+        return RPC_INVALID_PARAMS;
+    }
+    int fd = store_open_regular(c->src, why, sizeof why);
+    if (fd < 0) {
+        snprintf(msg, msglen, "%s cannot be restored: %s.", c->src, why);
+        return RPC_INVALID_PARAMS;
+    }
+    if (!store_fd_is_sqlite(fd)) {
+        close(fd);
+        snprintf(msg, msglen, "%s cannot be restored: it is not a SQLite database.", c->src);
+        return RPC_INVALID_PARAMS;
+    }
+    int code = store_make_temp(c->live, "restore-src", copy, copylen, msg, msglen) == 0
+                   ? copy_fd_to(fd, copy, c->cancel, msg, msglen)
+                   : STORE_RPC_STORAGE;
+    close(fd);
+    snprintf(wal, sizeof wal, "%s-wal", c->src);
+    if (code == 0 && (fd = store_open_regular(wal, NULL, 0)) >= 0) {
+        snprintf(copy_wal, sizeof copy_wal, "%s-wal", copy);
+        int out = open(copy_wal, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (out < 0) {
+            snprintf(msg, msglen, "cannot copy %s: %s", wal, strerror(errno));
+            code = STORE_RPC_STORAGE;
+        } else {
+            close(out);
+            code = copy_fd_to(fd, copy_wal, c->cancel, msg, msglen);
+        }
+        close(fd);
+    }
+    return code;
+}
+
+/* The file's own prompt_history must be an ordinary table (a virtual one
+ * would run its module's code when read). */
+static int check_plain_table(sqlite3 *src, char *why, size_t whylen) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(src,
+                                "SELECT sql FROM sqlite_master WHERE type = 'table' AND "
+                                "name = 'prompt_history'",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const char *sql = (const char *)sqlite3_column_text(st, 0);
+        if (!sql || sqlite3_strnicmp(sql, "CREATE TABLE", 12) != 0)
+            snprintf(why, whylen, "its prompt_history is not an ordinary table");
+    }
+    sqlite3_finalize(st);
+    return why[0] ? -1 : 0;
+}
+
+/* integrity_check and the schema verdict of the file to restore; *version
+ * is its schema version. */
+static int restore_check_source(sqlite3 *src, const char *path, int *version, char *msg,
+                                size_t msglen) {
     sqlite3_stmt *st = NULL;
     struct migrate_info info;
     char why[384] = "";
@@ -138,6 +327,8 @@ static int restore_check_source(sqlite3 *src, const char *path, char *msg, size_
         rc = SQLITE_OK;
     }
     sqlite3_finalize(st);
+    if (rc == SQLITE_INTERRUPT)
+        return RPC_CANCELLED;
     if (rc != SQLITE_OK)
         store_sqlite_msg(src, rc, "it cannot be read", why, sizeof why);
     else if (!why[0] && migrate_inspect(src, (size_t)migrate_latest(), &info, why, sizeof why) != 0)
@@ -146,82 +337,222 @@ static int restore_check_source(sqlite3 *src, const char *path, char *msg, size_
         snprintf(why, sizeof why, "it holds no prompt history");
     else if (!why[0] && (info.kind == MIGRATE_NEWER || info.kind == MIGRATE_FOREIGN))
         ; /* migrate_inspect explained it in why */
-    else if (!why[0])
+    else if (!why[0] && check_plain_table(src, why, sizeof why) == 0) {
+        *version = info.version;
         return 0;
+    }
     snprintf(msg, msglen, "%s cannot be restored: %s.", path, why);
     return RPC_INVALID_PARAMS;
 }
 
-/* Brings the copy to the live file's page size (the backup API cannot copy
- * between different page sizes into a WAL database) and the current
- * schema. */
-static int restore_prepare_copy(const char *tmp, int page_size, int64_t *max_id, char *msg,
-                                size_t msglen) {
+/* Whether the attached file's prompt_history has column name. */
+static int src_has_column(sqlite3 *db, const char *name, bool *has) {
+    sqlite3_stmt *st = NULL;
+    /* hidden = 0: a plain column. A generated one would run the file's
+     * expression when read. */
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT 1 FROM pragma_table_xinfo('prompt_history', 'src') "
+                                "WHERE name = ?1 AND hidden = 0",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        *has = rc == SQLITE_ROW;
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The columns the fresh table has at its version (quality_score, which
+ * is generated, is not among them), each of which the file must have too:
+ * "a, b, c" into cols. 0, or -1 with why. */
+static int restore_columns(sqlite3 *db, char *cols, size_t colslen, char *why, size_t whylen) {
+    sqlite3_stmt *st = NULL;
+    size_t used = 0;
+    cols[0] = '\0';
+    int rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('prompt_history', 'main')",
+                                -1, &st, NULL);
+    while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        bool has = false;
+        if (!name || (rc = src_has_column(db, name, &has)) != SQLITE_OK)
+            break;
+        if (!has) {
+            snprintf(why, whylen, "its prompt_history table has no plain column \"%s\"", name);
+            break;
+        }
+        int n = snprintf(cols + used, colslen - used, "%s\"%s\"", used ? ", " : "", name);
+        if (n < 0 || (size_t)n >= colslen - used) {
+            snprintf(why, whylen, "its prompt_history table has too many columns");
+            break;
+        }
+        used += (size_t)n;
+    }
+    sqlite3_finalize(st);
+    if (!why[0] && rc != SQLITE_OK)
+        snprintf(why, whylen, "its columns cannot be read: %s", sqlite3_errmsg(db));
+    return why[0] ? -1 : 0;
+}
+
+/* The largest id the file used: its rows and its AUTOINCREMENT counter
+ * (a legacy file may have no sqlite_sequence, then the rows alone). */
+static int64_t src_max_id(sqlite3 *db) {
+    static const char *const queries[] = {
+        "SELECT max(coalesce((SELECT max(id) FROM src.prompt_history), 0), "
+        "coalesce((SELECT max(seq) FROM src.sqlite_sequence WHERE name = 'prompt_history' AND "
+        "typeof(seq) = 'integer'), 0))",
+        "SELECT coalesce(max(id), 0) FROM src.prompt_history",
+    };
+    for (size_t i = 0; i < sizeof queries / sizeof *queries; i++) {
+        sqlite3_stmt *st = NULL;
+        int64_t max = -1;
+        if (sqlite3_prepare_v2(db, queries[i], -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            max = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (max >= 0)
+            return max;
+    }
+    return -1;
+}
+
+/* Copies the rows of the attached file ("src") into the fresh table, and
+ * carries its AUTOINCREMENT counter so no id it ever used comes back. */
+static int restore_copy_rows(sqlite3 *db, char *why, size_t whylen) {
+    char cols[1024], sql[2 * sizeof cols + 512];
+    if (restore_columns(db, cols, sizeof cols, why, whylen) != 0)
+        return RPC_INVALID_PARAMS;
+    int64_t max_id = src_max_id(db);
+    if (max_id < 0) {
+        snprintf(why, whylen, "its ids cannot be read: %s", sqlite3_errmsg(db));
+        return RPC_INVALID_PARAMS;
+    }
+    if (max_id > RESTORE_MAX_ID) {
+        snprintf(why, whylen, "its ids go up to %lld, more than promptd can continue from (%lld)",
+                 (long long)max_id, (long long)RESTORE_MAX_ID);
+        return RPC_INVALID_PARAMS;
+    }
+    snprintf(sql, sizeof sql,
+             "BEGIN; INSERT INTO main.prompt_history(%s) SELECT %s FROM src.prompt_history "
+             "ORDER BY id; UPDATE main.sqlite_sequence SET seq = max(seq, %lld) WHERE name = "
+             "'prompt_history'; INSERT INTO main.sqlite_sequence(name, seq) SELECT "
+             "'prompt_history', %lld WHERE %lld > 0 AND NOT EXISTS (SELECT 1 FROM "
+             "main.sqlite_sequence WHERE name = 'prompt_history'); COMMIT",
+             cols, cols, (long long)max_id, (long long)max_id, (long long)max_id);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        return 0;
+    int code = rc == SQLITE_INTERRUPT ? RPC_CANCELLED : RPC_INVALID_PARAMS;
+    snprintf(why, whylen, "its rows cannot be copied: %s", sqlite3_errmsg(db));
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return code;
+}
+
+/* Builds the fresh database at fresh: the live file's page size, the
+ * embedded migrations up to the file's version (at least 1: the table),
+ * its rows, then the remaining migrations (which adopt a legacy file's
+ * rows exactly as at start-up). *max_id and *rows describe the result. */
+static int restore_build(const struct restore_ctx *c, const char *fresh, const char *src_copy,
+                         int version, int64_t *max_id, int64_t *rows, char *msg, size_t msglen) {
+    struct store_cancel *cancel = c->cancel;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    int current = 0;
-    int rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK &&
-        (rc = sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL)) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        current = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_OK && current != page_size) {
-        char sql[64];
-        snprintf(sql, sizeof sql, "PRAGMA page_size = %d; VACUUM", page_size);
-        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    }
+    char sql[64], why[400] = "";
+    int code = 0;
+    /* Trusted: its schema is the migrations'; the attached file's objects
+     * never run (only plain columns of a plain table are read). */
+    int rc = store_sqlite_open_own(fresh, SQLITE_OPEN_READWRITE, &db);
+    snprintf(sql, sizeof sql, "PRAGMA page_size = %d", c->page_size);
+    /* A temporary file, unlinked on any failure: no fsync needed. */
+    if (rc == SQLITE_OK && (rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA synchronous = OFF", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         store_sqlite_msg(db, rc, "cannot prepare the restore", msg, msglen);
         sqlite3_close(db);
         return STORE_RPC_STORAGE;
     }
-    if (migrate_run(db, NULL, NULL, msg, msglen) != 0) {
+    sqlite3_progress_handler(db, RESTORE_PROGRESS_STEPS, cancel_progress, cancel);
+    size_t upto = (size_t)(version > 1 ? version : 1);
+    if (migrate_run_files(db, embedded_migrations, upto, NULL, NULL, msg, msglen) != 0) {
         sqlite3_close(db);
-        return STORE_RPC_STORAGE;
+        return store_cancel_asked(cancel) ? RPC_CANCELLED : STORE_RPC_STORAGE;
     }
-    *max_id = store_db_max_id(db);
+    if (sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS src", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, src_copy, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    } else {
+        rc = sqlite3_errcode(db);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK) {
+        store_sqlite_msg(db, rc, "cannot read the file to restore", msg, msglen);
+        code = STORE_RPC_STORAGE;
+    } else if ((code = restore_copy_rows(db, why, sizeof why)) != 0) {
+        snprintf(msg, msglen, "%s cannot be restored: %s.", c->src, why);
+    } else if (sqlite3_exec(db, "DETACH DATABASE src", NULL, NULL, NULL) != SQLITE_OK ||
+               migrate_run(db, NULL, NULL, msg, msglen) != 0) {
+        if (!msg[0])
+            store_sqlite_msg(db, sqlite3_errcode(db), "cannot prepare the restore", msg, msglen);
+        code = store_cancel_asked(cancel) ? RPC_CANCELLED : STORE_RPC_STORAGE;
+    }
+    if (code == 0) {
+        *max_id = store_db_max_id(db);
+        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM prompt_history", -1, &st, NULL) ==
+                SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            *rows = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
     sqlite3_close(db);
-    return 0;
+    return code;
 }
 
-/* Thread pool: check the file, copy it next to the live database, migrate
- * the copy. The live data is untouched until the writer swaps it in. */
-static int restore_prepare_job(sqlite3 *unused, void *ctx, json_t **result, char *msg,
-                               size_t msglen) {
-    struct restore_ctx *c = ctx;
+/* Checks the private copy of the file: opens it (recovering its WAL,
+ * which only ever writes next to the copy), integrity and schema. */
+static int restore_inspect(const struct restore_ctx *c, const char *src_copy, int *version,
+                           char *msg, size_t msglen) {
     sqlite3 *src = NULL;
-    char tmp[PATH_MAX + 32];
-    int64_t max_id = 0;
-    if (access(c->src, R_OK) != 0) {
-        snprintf(msg, msglen, "%s cannot be restored: %s.", c->src, strerror(errno));
-        return RPC_INVALID_PARAMS;
-    }
-    if (store_file_is_foreign(c->src) || store_file_size(c->src) == 0) {
-        snprintf(msg, msglen, "%s cannot be restored: it is not a SQLite database.", c->src);
-        return RPC_INVALID_PARAMS;
-    }
-    int rc = sqlite3_open_v2(c->src, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    int code = rc == SQLITE_OK ? restore_check_source(src, c->src, msg, msglen) : 0;
+    int rc = store_sqlite_open(src_copy, SQLITE_OPEN_READWRITE, &src);
+    int code;
     if (rc != SQLITE_OK) {
         store_sqlite_msg(src, rc, "cannot open the file to restore", msg, msglen);
         code = RPC_INVALID_PARAMS;
+    } else {
+        sqlite3_progress_handler(src, RESTORE_PROGRESS_STEPS, cancel_progress, c->cancel);
+        code = restore_check_source(src, c->src, version, msg, msglen);
     }
-    if (code == 0 && store_make_temp(c->live, "restore", tmp, sizeof tmp, msg, msglen) != 0)
-        code = STORE_RPC_STORAGE;
-    if (code == 0 && copy_database(src, tmp, msg, msglen) != SQLITE_OK)
-        code = STORE_RPC_STORAGE;
     sqlite3_close(src);
+    return code;
+}
+
+/* Thread pool: copy the file aside, check it, build a fresh database from
+ * its rows. The live data is untouched until the writer swaps it in. */
+static int restore_prepare_job(sqlite3 *unused, void *ctx, json_t **result, char *msg,
+                               size_t msglen) {
+    struct restore_ctx *c = ctx;
+    char src_copy[PATH_MAX + 32] = "", fresh[PATH_MAX + 32] = "";
+    int64_t max_id = 0, rows = 0;
+    int version = 0;
+    int code = restore_take_source(c, src_copy, sizeof src_copy, msg, msglen);
     if (code == 0)
-        code = restore_prepare_copy(tmp, c->page_size, &max_id, msg, msglen);
-    int64_t rows = code == 0 ? count_rows(tmp) : 0;
-    if (code == 0 && !(*result = json_pack("{s:s,s:I,s:I}", "copy", tmp, "max_id",
+        code = restore_inspect(c, src_copy, &version, msg, msglen);
+    if (code == 0 && store_make_temp(c->live, "restore", fresh, sizeof fresh, msg, msglen) != 0)
+        code = STORE_RPC_STORAGE;
+    if (code == 0)
+        code = restore_build(c, fresh, src_copy, version, &max_id, &rows, msg, msglen);
+    unlink_db(src_copy);
+    if (code == 0 && store_cancel_asked(c->cancel))
+        code = RPC_CANCELLED;
+    if (code == RPC_CANCELLED)
+        snprintf(msg, msglen, "The restore was cancelled; the history is unchanged.");
+    if (code == 0 && !(*result = json_pack("{s:s,s:I,s:I}", "copy", fresh, "max_id",
                                            (json_int_t)max_id, "rows", (json_int_t)rows))) {
         snprintf(msg, msglen, "out of memory");
         code = RPC_INTERNAL;
     }
-    if (code != 0 && code != RPC_INVALID_PARAMS)
-        unlink(tmp);
+    if (code != 0)
+        unlink_db(fresh);
     return code;
 }
 
@@ -235,11 +566,13 @@ static void on_restore_prepared(void *arg, json_t *result, int code, const char 
     else
         store_swap_in_restore(c->s, json_string_value(json_object_get(result, "copy")),
                               json_integer_value(json_object_get(result, "max_id")),
-                              json_integer_value(json_object_get(result, "rows")), c->cb, c->arg);
+                              json_integer_value(json_object_get(result, "rows")), c->cancel, c->cb,
+                              c->arg);
     json_decref(result);
 }
 
-void store_restore(struct store *s, const char *path, store_cb cb, void *arg) {
+void store_restore(struct store *s, const char *path, struct store_cancel *cancel, store_cb cb,
+                   void *arg) {
     struct restore_ctx *c = calloc(1, sizeof *c);
     if (!c || !(c->live = strdup(store_path(s))) || !(c->src = strdup(path))) {
         if (c)
@@ -249,6 +582,7 @@ void store_restore(struct store *s, const char *path, store_cb cb, void *arg) {
     }
     c->s = s;
     c->page_size = store_page_size(s);
+    c->cancel = cancel;
     c->cb = cb;
     c->arg = arg;
     /* ctx and callback argument are the same struct: it is freed after

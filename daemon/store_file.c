@@ -151,16 +151,159 @@ void store_prepare_file(const char *path) {
         log_info("%s was readable by others: its mode is now 0600", path);
 }
 
-/* True when the file exists, is not empty and lacks SQLite's header. */
+/* The first 16 bytes of every SQLite database, NUL included. */
+static const char store_sqlite_magic[16] = "SQLite format 3";
+
+/* True when the file exists, is not empty and lacks SQLite's header. A
+ * FIFO or device there is foreign too, and is never waited on. */
 bool store_file_is_foreign(const char *path) {
-    static const char magic[16] = "SQLite format 3";
     char head[16];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = store_open_regular(path, NULL, 0);
     if (fd < 0)
-        return false;
+        return errno == EINVAL;
     ssize_t n = read(fd, head, sizeof head);
     close(fd);
-    return n > 0 && (n < (ssize_t)sizeof head || memcmp(head, magic, sizeof head) != 0);
+    return n > 0 &&
+           (n < (ssize_t)sizeof head || memcmp(head, store_sqlite_magic, sizeof head) != 0);
+}
+
+const char *store_file_kind(unsigned mode) {
+    switch (mode & S_IFMT) {
+    case S_IFREG:
+        return "a regular file";
+    case S_IFDIR:
+        return "a directory";
+    case S_IFIFO:
+        return "a FIFO";
+    case S_IFCHR:
+    case S_IFBLK:
+        return "a device";
+    case S_IFSOCK:
+        return "a socket";
+    case S_IFLNK:
+        return "a symbolic link";
+    default:
+        return "not a file";
+    }
+}
+
+int store_open_regular(const char *path, char *why, size_t whylen) {
+    struct stat st;
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer
+     * forever; a device could block or act on open. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        if (why)
+            snprintf(why, whylen, "%s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        if (why)
+            snprintf(why, whylen, "%s", strerror(e));
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        if (why)
+            snprintf(why, whylen, "it is %s, not a regular file",
+                     store_file_kind((unsigned)st.st_mode));
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+        (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return fd;
+}
+
+bool store_fd_is_sqlite(int fd) {
+    char head[16];
+    return pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head &&
+           memcmp(head, store_sqlite_magic, sizeof head) == 0;
+}
+
+/* The files SQLite keeps next to a database. */
+static const char *const store_side_suffixes[] = {"", "-wal", "-shm", "-journal"};
+
+bool store_is_live_file(const char *path, const char *live) {
+    struct stat target, st, dir_t, dir_l;
+    char dir[PATH_MAX], name[PATH_MAX + 16];
+    const char *base = strrchr(path, '/'), *live_base = strrchr(live, '/');
+    base = base ? base + 1 : path;
+    live_base = live_base ? live_base + 1 : live;
+    bool exists = stat(path, &target) == 0;
+    for (size_t i = 0; i < sizeof store_side_suffixes / sizeof *store_side_suffixes; i++) {
+        snprintf(name, sizeof name, "%s%s", live, store_side_suffixes[i]);
+        if (exists && stat(name, &st) == 0 && st.st_dev == target.st_dev &&
+            st.st_ino == target.st_ino)
+            return true;
+    }
+    /* By name in the same directory (however it is spelled): a -wal or
+     * -journal that does not exist right now is still SQLite's. */
+    config_dir_of(path, dir, sizeof dir);
+    if (stat(dir, &dir_t) != 0)
+        return false;
+    config_dir_of(live, dir, sizeof dir);
+    if (stat(dir, &dir_l) != 0 || dir_t.st_dev != dir_l.st_dev || dir_t.st_ino != dir_l.st_ino)
+        return false;
+    for (size_t i = 0; i < sizeof store_side_suffixes / sizeof *store_side_suffixes; i++) {
+        snprintf(name, sizeof name, "%s%s", live_base, store_side_suffixes[i]);
+        if (strcmp(base, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+int store_check_backup_target(const char *path, const char *live, bool overwrite, char *msg,
+                              size_t msglen) {
+    struct stat st;
+    if (store_is_live_file(path, live)) {
+        snprintf(msg, msglen,
+                 "%s is the live history database (or one of its -wal, -shm, -journal files): "
+                 "back up to another file.",
+                 path);
+        return -1;
+    }
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(msg, msglen, "cannot back up to %s: %s.", path, strerror(errno));
+        return -1;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        snprintf(msg, msglen,
+                 "%s is a symbolic link: give the path of the file itself (a backup never "
+                 "replaces a link).",
+                 path);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(msg, msglen, "%s is %s, not a regular file: give the path of a new file.", path,
+                 store_file_kind((unsigned)st.st_mode));
+        return -1;
+    }
+    if (!overwrite) {
+        snprintf(msg, msglen,
+                 "%s already exists: choose a new file name, or pass overwrite: true "
+                 "(promptctl db backup --force) to replace an older backup.",
+                 path);
+        return -1;
+    }
+    int fd = store_open_regular(path, NULL, 0);
+    bool sqlite = fd >= 0 && store_fd_is_sqlite(fd);
+    if (fd >= 0)
+        close(fd);
+    if (!sqlite) {
+        snprintf(msg, msglen,
+                 "%s is not a SQLite database, so a backup will not replace it: choose another "
+                 "file name.",
+                 path);
+        return -1;
+    }
+    return 0;
 }
 
 /* Moves path (and its -wal and -journal) to "<path>.corrupt-<UTC time>",

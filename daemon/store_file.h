@@ -19,8 +19,27 @@ int store_make_parent_dirs(const char *path, char *err, size_t errlen);
 const char *store_network_fs_kind(const char *path);
 /* Creates path 0600 when missing; tightens it to 0600 when others can read it. */
 void store_prepare_file(const char *path);
-/* True when path exists, is not empty and lacks SQLite's header. */
+/* True when path exists, is not empty and lacks SQLite's header (or is
+ * not a regular file). */
 bool store_file_is_foreign(const char *path);
+/* Opens path for reading without ever blocking on it (a FIFO, a device)
+ * and only when it is a regular file. Returns the fd (blocking again), or
+ * -1 with errno (EINVAL: not a regular file) and, when why is given, the
+ * reason ("it is a FIFO, not a regular file", or strerror). */
+int store_open_regular(const char *path, char *why, size_t whylen);
+/* "a FIFO", "a directory", "a device", ... for a st_mode. */
+const char *store_file_kind(unsigned mode);
+/* True when fd starts with SQLite's 16-byte header. */
+bool store_fd_is_sqlite(int fd);
+/* True when path is the live database live or one of its -wal, -shm,
+ * -journal files: the same inode, or that name in the same directory. */
+bool store_is_live_file(const char *path, const char *live);
+/* Whether db.backup may write path: refuses (0 or -1 with a sentence in
+ * msg) the live database and its files, a symbolic link, anything not a
+ * regular file, an existing file unless overwrite, and then one that is
+ * not a SQLite database. */
+int store_check_backup_target(const char *path, const char *live, bool overwrite, char *msg,
+                              size_t msglen);
 /* Renames path (with its -wal and -journal) to "<path>.corrupt-<UTC>",
  * named in moved_to. 0, or -1 (logged). */
 int store_move_aside(const char *path, char *moved_to, size_t movedlen);

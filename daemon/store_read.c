@@ -323,6 +323,26 @@ void store_sqlite_msg(sqlite3 *db, int rc, const char *what, char *msg, size_t m
         snprintf(msg, msglen, "%s: %s", what, detail);
 }
 
+static int sqlite_open_hardened(const char *path, int flags, bool trust_schema, sqlite3 **db) {
+    int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_db_config(*db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_db_config(*db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, trust_schema ? 1 : 0, NULL);
+    /* No schema, and no statement, may make the process load code. */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_db_config(*db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+    return rc;
+}
+
+int store_sqlite_open(const char *path, int flags, sqlite3 **db) {
+    return sqlite_open_hardened(path, flags, false, db);
+}
+
+int store_sqlite_open_own(const char *path, int flags, sqlite3 **db) {
+    return sqlite_open_hardened(path, flags, true, db);
+}
+
 /* A failed step/prepare: storage errors for the environment, internal for
  * anything else (a bug in a query). */
 static int q_fail(sqlite3 *db, int rc, const char *what, char *msg, size_t msglen) {
@@ -1148,7 +1168,7 @@ void store_readers_free(struct store_readers *r) {
 
 static sqlite3 *readers_open(const char *path, char *msg, size_t msglen) {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = store_sqlite_open(path, SQLITE_OPEN_READONLY, &db);
     if (rc == SQLITE_OK)
         rc = sqlite3_busy_timeout(db, READERS_BUSY_MS);
     if (rc == SQLITE_OK) {

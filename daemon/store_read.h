@@ -83,6 +83,21 @@ char *store_fts_query(const char *text, bool *oom);
  * ("the disk is full", "the database is locked by another process", ...). */
 void store_sqlite_msg(sqlite3 *db, int rc, const char *what, char *msg, size_t msglen);
 
+/* sqlite3_open_v2 for every connection promptd makes, hardened before
+ * any statement runs: SQLite's defensive mode (no writable_schema, no
+ * writes to shadow tables, no journal_mode=OFF) and no extension loading.
+ * store_sqlite_open also distrusts the file's schema (PRAGMA
+ * trusted_schema=OFF: its triggers, views and generated columns cannot
+ * call functions or virtual tables with side effects): readers, backups,
+ * the inspection of a file to restore. store_sqlite_open_own trusts it,
+ * because promptd's own triggers feed the FTS5 index and SQLite refuses
+ * FTS5 in a distrusted trigger: only for files whose schema promptd built
+ * itself, the live database (a restore brings rows, never a schema) and
+ * the fresh database a restore builds. *db must be closed even on failure,
+ * as with sqlite3_open_v2. Returns an SQLite code. */
+int store_sqlite_open(const char *path, int flags, sqlite3 **db);
+int store_sqlite_open_own(const char *path, int flags, sqlite3 **db);
+
 /* ---- Reader connection pool (thread-safe) ----------------------------- */
 
 struct store_readers;

@@ -30,6 +30,16 @@
 
 static char tmp_root[256];
 
+/* Writes text to a new file at path. 0 or -1. */
+static int write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = strlen(text) + 1; /* the NUL too: SQLite's header has one */
+    int rc = fwrite(text, 1, n, f) == n ? 0 : -1;
+    return fclose(f) == 0 ? rc : -1;
+}
+
 static const char *tmp_path(const char *name) {
     static char buf[4][512];
     static int next;
@@ -658,13 +668,17 @@ static void test_store_record_then_read_your_writes(void) {
     CHECK_INT(st.st_mode & 0777, 0600);
 }
 
+static void delete_all(struct store *s, store_cb cb, void *arg) {
+    store_delete_all(s, NULL, cb, arg);
+}
+
 static void test_store_ids_continue_after_reopen(void) {
     struct env e;
     env_config(&e, "reopen.db");
     CHECK_INT(env_open(&e), 0);
     for (int i = 0; i < 10; i++)
         record(&e, "idea", "prompt", 0);
-    struct waiter w = run_op(&e, store_delete_all);
+    struct waiter w = run_op(&e, delete_all);
     CHECK_INT(jint(w.result, "deleted"), 10);
     json_decref(w.result);
     env_close(&e);
@@ -675,15 +689,15 @@ static void test_store_ids_continue_after_reopen(void) {
 }
 
 static void delete_id_7(struct store *s, store_cb cb, void *arg) {
-    store_delete_id(s, 7, cb, arg);
+    store_delete_id(s, 7, NULL, cb, arg);
 }
 
 static void delete_before_day2(struct store *s, store_cb cb, void *arg) {
-    store_delete_before(s, "2026-01-02 00:00:00", cb, arg);
+    store_delete_before(s, "2026-01-02 00:00:00", NULL, cb, arg);
 }
 
 static void cleanup_30(struct store *s, store_cb cb, void *arg) {
-    store_cleanup(s, 30, cb, arg);
+    store_cleanup(s, 30, NULL, cb, arg);
 }
 
 static void test_store_deletes(void) {
@@ -722,7 +736,7 @@ static void test_store_deletes(void) {
     CHECK_INT(jint(w.result, "deleted"), 0);
     json_decref(w.result);
 
-    w = run_op(&e, store_delete_all);
+    w = run_op(&e, delete_all);
     CHECK_INT(jint(w.result, "deleted"), 10);
     json_decref(w.result);
     json_t *h = store_health(e.s);
@@ -762,11 +776,11 @@ static void test_store_startup_retention(void) {
 static char backup_target[512];
 
 static void backup_to_target(struct store *s, store_cb cb, void *arg) {
-    store_backup(s, backup_target, cb, arg);
+    store_backup(s, backup_target, true, NULL, cb, arg);
 }
 
 static void restore_from_target(struct store *s, store_cb cb, void *arg) {
-    store_restore(s, backup_target, cb, arg);
+    store_restore(s, backup_target, NULL, cb, arg);
 }
 
 static void test_store_backup_restore(void) {
@@ -788,7 +802,7 @@ static void test_store_backup_restore(void) {
     CHECK_INT(st.st_mode & 0777, 0600);
     CHECK_INT(count_in_file(backup_target, "PRAGMA journal_mode") >= 0, 1);
 
-    w = run_op(&e, store_delete_all);
+    w = run_op(&e, delete_all);
     json_decref(w.result);
     for (int i = 0; i < 5; i++)
         record(&e, "after the backup", "prompt", 0);
@@ -1004,6 +1018,64 @@ static void test_store_refuses_a_foreign_database(void) {
     CHECK_INT(uv_loop_close(&e.loop), 0);
 }
 
+/* The file checks behind db.backup and db.restore (store_file.c). */
+static void test_store_file_checks(void) {
+    char live[600], wal[620], fifo[600], dotted[700], notes[600], old[600], msg[512], why[128];
+    snprintf(live, sizeof live, "%s", tmp_path("checks.db"));
+    snprintf(wal, sizeof wal, "%s-wal", live);
+    snprintf(fifo, sizeof fifo, "%s", tmp_path("checks.fifo"));
+    snprintf(dotted, sizeof dotted, "%s/../%s/checks.db", tmp_root, strrchr(tmp_root, '/') + 1);
+    snprintf(notes, sizeof notes, "%s", tmp_path("notes.txt"));
+    snprintf(old, sizeof old, "%s", tmp_path("old.db"));
+    CHECK_INT(write_file(live, "SQLite format 3"), 0);
+    CHECK_INT(write_file(old, "SQLite format 3"), 0);
+    CHECK_INT(write_file(notes, "my notes, not a database"), 0);
+    CHECK_INT(mkfifo(fifo, 0600), 0);
+
+    /* A FIFO is refused at once, never waited on. */
+    CHECK_INT(store_open_regular(fifo, why, sizeof why), -1);
+    CHECK(strstr(why, "a FIFO, not a regular file") != NULL);
+    CHECK(store_file_is_foreign(fifo));
+    int fd = store_open_regular(old, why, sizeof why);
+    CHECK(fd >= 0 && store_fd_is_sqlite(fd));
+    close(fd);
+
+    /* The live file and its companions, however the path is spelled,
+     * existing or not. */
+    CHECK(store_is_live_file(live, live));
+    CHECK(store_is_live_file(dotted, live));
+    CHECK(store_is_live_file(wal, live));
+    CHECK(!store_is_live_file(old, live));
+    CHECK_INT(store_check_backup_target(dotted, live, true, msg, sizeof msg), -1);
+    CHECK(strstr(msg, "live history database") != NULL);
+    CHECK_INT(store_check_backup_target(fifo, live, true, msg, sizeof msg), -1);
+    CHECK(strstr(msg, "not a regular file") != NULL);
+    CHECK_INT(store_check_backup_target(notes, live, false, msg, sizeof msg), -1);
+    CHECK(strstr(msg, "already exists") != NULL);
+    CHECK_INT(store_check_backup_target(notes, live, true, msg, sizeof msg), -1);
+    CHECK(strstr(msg, "not a SQLite database") != NULL);
+    CHECK_INT(store_check_backup_target(old, live, false, msg, sizeof msg), -1);
+    CHECK_INT(store_check_backup_target(old, live, true, msg, sizeof msg), 0);
+    CHECK_INT(store_check_backup_target(tmp_path("new.db"), live, false, msg, sizeof msg), 0);
+}
+
+/* The cancel token: whichever of cancel and commit comes first wins. */
+static void test_store_cancel_token(void) {
+    struct store_cancel c;
+    atomic_init(&c.state, STORE_CANCEL_PENDING);
+    CHECK(!store_cancel_asked(&c));
+    CHECK(store_cancel_request(&c));
+    CHECK(store_cancel_asked(&c));
+    CHECK(!store_cancel_commit(&c));
+    atomic_init(&c.state, STORE_CANCEL_PENDING);
+    CHECK(store_cancel_commit(&c));
+    CHECK(store_cancel_commit(&c));
+    CHECK(!store_cancel_request(&c));
+    CHECK(!store_cancel_asked(&c));
+    CHECK(store_cancel_commit(NULL));
+    CHECK(!store_cancel_asked(NULL));
+}
+
 int main(void) {
     log_set_level(LOG_ERROR);
     snprintf(tmp_root, sizeof tmp_root, "/tmp/promptd-test-store-XXXXXX");
@@ -1032,6 +1104,8 @@ int main(void) {
     RUN(test_store_refuses_newer_database);
     RUN(test_store_moves_a_foreign_file_aside);
     RUN(test_store_refuses_a_foreign_database);
+    RUN(test_store_file_checks);
+    RUN(test_store_cancel_token);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
     if (!unit_total_failed && system(cmd) != 0)
