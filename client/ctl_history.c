@@ -752,8 +752,7 @@ static int cmd_db(struct ctl *c, int argc, char **argv) {
     if (c->json) {
         ctl_print_json(c, r);
     } else if (backup) {
-        ctl_text_printf(stdout, "backed up %lld entries to %s (%lld bytes)
-",
+        ctl_text_printf(stdout, "backed up %lld entries to %s (%lld bytes)\n",
                         (long long)json_integer_value(json_object_get(r, "rows")), jstr(r, "path"),
                         (long long)json_integer_value(json_object_get(r, "bytes")));
     } else if (restore) {
