@@ -18,15 +18,17 @@ import csv
 import io
 import json
 import os
+import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
 
-from harness import Daemon, promptctl, wait_for
+from harness import PROMPTCTL, Daemon, promptctl, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "fakes"))
@@ -275,8 +277,11 @@ class FakeDaemon:
     """A socket that answers history.list's first page (truncated, one
     row) and then hangs up: an export that fails half-way."""
 
-    def __init__(self, path):
+    def __init__(self, path, hang=False):
         self.path = path
+        self.hang = hang  # never answer the second request: keep the client waiting
+        self.conns = []
+        self.requests = 0
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(4)
@@ -289,6 +294,7 @@ class FakeDaemon:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self.conns.append(conn)
             with conn:
                 buf, answered = b"", 0
                 while True:
@@ -302,6 +308,9 @@ class FakeDaemon:
                     while b"\n" in buf:
                         line, buf = buf.split(b"\n", 1)
                         req = json.loads(line)
+                        self.requests += 1
+                        if answered and self.hang:
+                            continue
                         if answered:
                             conn.close()
                             break
@@ -317,6 +326,11 @@ class FakeDaemon:
 
     def close(self):
         self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
 
 
 class ExportNeverLeavesATruncatedFile(unittest.TestCase):
@@ -340,6 +354,28 @@ class ExportNeverLeavesATruncatedFile(unittest.TestCase):
                           env={"PATH": os.environ.get("PATH", ""), "HOME": self.tmp})
             self.assertNotEqual(p.returncode, 0, p.stdout + p.stderr)
             self.assertEqual(sorted(os.listdir(self.tmp)), ["fake.sock"], p.stderr)
+        finally:
+            fake.close()
+
+    def test_ctrl_c_removes_the_temporary_file(self):
+        sock = os.path.join(self.tmp, "fake.sock")
+        fake = FakeDaemon(sock, hang=True)
+        out = os.path.join(self.tmp, "keep.jsonl")
+        with open(out, "w") as f:
+            f.write("yesterday's export\n")
+        try:
+            p = subprocess.Popen([PROMPTCTL, "--socket", sock, "export", "--output", out],
+                                 env={"PATH": os.environ.get("PATH", ""), "HOME": self.tmp},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            # The first page is written; the second never comes.
+            wait_for(lambda: fake.requests >= 2, what="the second page asked for")
+            self.assertTrue(any(".partial-" in n for n in os.listdir(self.tmp)))
+            p.send_signal(signal.SIGINT)
+            p.communicate(timeout=10)  # closes its pipes
+            self.assertEqual(p.returncode, -signal.SIGINT)
+            self.assertEqual(sorted(os.listdir(self.tmp)), ["fake.sock", "keep.jsonl"])
+            with open(out) as f:
+                self.assertEqual(f.read(), "yesterday's export\n")
         finally:
             fake.close()
 
