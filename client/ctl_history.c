@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -276,6 +278,7 @@ static int cmd_history(struct ctl *c, int argc, char **argv) {
         json_decref(params);
         return rc;
     }
+    json_int_t offset = json_integer_value(json_object_get(params, "offset"));
     if ((rc = call(c, "history.list", params, &r)) != CTL_OK)
         return rc;
     if (c->json) {
@@ -288,7 +291,13 @@ static int cmd_history(struct ctl *c, int argc, char **argv) {
             printf("%6s  %-16s  %-9s  %-4s  %6s  %s\n", "ID", "WHEN (UTC)", "PROVIDER", "Q",
                    "LATENCY", "IDEA");
         json_array_foreach(items, i, row) print_row_line(c, row, jstr(row, "original_idea"), width);
-        if (c->tty)
+        if (c->tty && json_is_true(json_object_get(r, "truncated")))
+            printf("(%zu of %lld: the page stopped at the daemon's size bound; --offset %lld "
+                   "shows the next)\n",
+                   json_array_size(items),
+                   (long long)json_integer_value(json_object_get(r, "total")),
+                   (long long)(offset + (json_int_t)json_array_size(items)));
+        else if (c->tty)
             printf("(%zu of %lld)\n", json_array_size(items),
                    (long long)json_integer_value(json_object_get(r, "total")));
     }
@@ -558,9 +567,10 @@ static int cmd_stats(struct ctl *c, int argc, char **argv) {
 static const char export_usage[] =
     "promptctl export [--format jsonl|csv] [--output FILE]\n"
     "  --format F     jsonl (default: one JSON object per line, as history.get shows\n"
-    "                 it) or csv (a header line, guardrails and tokens as JSON text)\n"
-    "  --output FILE  write to FILE (created 0600: the history is private);\n"
-    "                 default standard output";
+    "                 it) or csv (a header line, guardrails and tokens as JSON text;\n"
+    "                 a cell starting with = + - @ tab or CR gets a leading ')\n"
+    "  --output FILE  write to FILE (0600: the history is private), which appears\n"
+    "                 only once the export is complete; default standard output";
 
 static const char *const csv_columns[] = {
     "id",         "timestamp",     "original_idea", "context",    "improved_prompt",
@@ -570,7 +580,15 @@ static const char *const csv_columns[] = {
 };
 #define N_CSV_COLUMNS (sizeof csv_columns / sizeof *csv_columns)
 
-/* RFC 4180: every field quoted, quotes doubled. */
+/* A cell a spreadsheet would take for a formula (OWASP's list for CSV
+ * injection): =, +, - and @ start one, and a leading tab or CR is
+ * skipped by some before they look. */
+static bool csv_formula_like(const char *s) {
+    return s && s[0] && strchr("=+-@\t\r", s[0]) != NULL;
+}
+
+/* RFC 4180: every field quoted, quotes doubled; a formula-like cell gets
+ * a leading single quote (OWASP), so it opens as the text it is. */
 static void csv_field(FILE *out, json_t *v) {
     char *text = NULL;
     const char *s = "";
@@ -579,6 +597,8 @@ static void csv_field(FILE *out, json_t *v) {
     else if (v && !json_is_null(v))
         s = text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
     fputc('"', out);
+    if (csv_formula_like(s))
+        fputc('\'', out);
     for (; s && *s; s++) {
         if (*s == '"')
             fputc('"', out);
@@ -606,28 +626,115 @@ static int export_row(FILE *out, json_t *row, bool csv) {
     return 0;
 }
 
-static FILE *open_output(const char *path) {
-    if (!path)
-        return stdout;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+/* An export to a file is written to a temporary file next to it (same
+ * directory, so the rename is atomic) and renamed over it only once
+ * complete: a failed or interrupted export leaves no truncated file and
+ * an earlier export as it was. The handler's copy of the name lets
+ * Ctrl-C remove the temporary file too. */
+static char export_temp[PATH_MAX];
+static volatile sig_atomic_t export_temp_armed;
+static const int export_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static void export_on_signal(int sig) {
+    if (export_temp_armed)
+        unlink(export_temp); /* async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig); /* delivered on return: promptctl ends as the signal says */
+}
+
+static void export_arm(bool on) {
+    export_temp_armed = on;
+    for (size_t i = 0; i < sizeof export_signals / sizeof *export_signals; i++)
+        signal(export_signals[i], on ? export_on_signal : SIG_DFL);
+}
+
+/* The file an export replaces: path itself, or what its symbolic link
+ * names (the link stays). Refuses what is not a regular file (a device,
+ * a FIFO, a directory), which a rename would replace instead of writing
+ * into. */
+static bool export_target(const char *path, char *out, size_t outlen) {
+    struct stat st;
+    char resolved[PATH_MAX];
+    const char *target = path;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        if (!realpath(path, resolved)) {
+            fprintf(stderr, "promptctl: cannot follow the link %s: %s\n", path, strerror(errno));
+            return false;
+        }
+        target = resolved;
+    }
+    if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
+        fprintf(stderr,
+                "promptctl: %s is not a regular file; export writes a whole file or nothing: "
+                "give a file path, or leave out --output to write to standard output.\n",
+                path);
+        return false;
+    }
+    if ((size_t)snprintf(out, outlen, "%s", target) >= outlen) {
+        fprintf(stderr, "promptctl: the path %s is too long.\n", path);
+        return false;
+    }
+    return true;
+}
+
+/* Opens the temporary file for target (0600, as mkstemp makes it), or
+ * NULL after saying why. */
+static FILE *export_open_temp(const char *target) {
+    char dir_buf[PATH_MAX], base_buf[PATH_MAX];
+    snprintf(dir_buf, sizeof dir_buf, "%s", target);
+    snprintf(base_buf, sizeof base_buf, "%s", target);
+    const char *dir = dirname(dir_buf), *base = basename(base_buf);
+    if ((size_t)snprintf(export_temp, sizeof export_temp, "%s/.%s.partial-XXXXXX", dir, base) >=
+        sizeof export_temp) {
+        fprintf(stderr, "promptctl: the path %s is too long.\n", target);
+        return NULL;
+    }
+    int fd = mkostemp(export_temp, O_CLOEXEC);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
-        fprintf(stderr, "promptctl: cannot write %s: %s\n", path, strerror(errno));
-        if (fd >= 0)
+        fprintf(stderr, "promptctl: cannot write in %s: %s\n", dir, strerror(errno));
+        if (fd >= 0) {
             close(fd);
+            unlink(export_temp);
+        }
+        return NULL;
     }
+    export_arm(true);
     return f;
 }
 
+/* Ends an export to a file: renames the temporary file over target when
+ * ok and every byte reached the disk, else removes it. Returns ok. */
+static bool export_finish(FILE *f, const char *target, bool ok) {
+    if (ok && (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)) {
+        fprintf(stderr, "promptctl: writing the export failed: %s\n", strerror(errno));
+        ok = false;
+    }
+    if (fclose(f) != 0 && ok) {
+        fprintf(stderr, "promptctl: writing the export failed: %s\n", strerror(errno));
+        ok = false;
+    }
+    if (ok && rename(export_temp, target) != 0) {
+        fprintf(stderr, "promptctl: cannot replace %s: %s\n", target, strerror(errno));
+        ok = false;
+    }
+    if (!ok)
+        unlink(export_temp);
+    export_arm(false);
+    return ok;
+}
+
 /* Pages through history.list newest first, up to the moment the export
- * began: rows recorded meanwhile do not shift the pages. */
+ * began: rows recorded meanwhile do not shift the pages. A page may stop
+ * early at the daemon's size bound ("truncated"): the next one starts
+ * after the rows received. */
 static int export_pages(struct ctl *c, FILE *out, bool csv, long *rows) {
     char until[32];
     time_t now = time(NULL) + 1;
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    for (long offset = 0;; offset += CTL_PAGE_MAX) {
+    for (long offset = 0;;) {
         json_t *r = NULL, *row;
         int rc = call(c, "history.list",
                       json_pack("{s:i,s:I,s:s}", "limit", CTL_PAGE_MAX, "offset",
@@ -644,8 +751,10 @@ static int export_pages(struct ctl *c, FILE *out, bool csv, long *rows) {
             }
         }
         *rows += (long)n;
+        offset += (long)n;
+        bool more = n == CTL_PAGE_MAX || json_is_true(json_object_get(r, "truncated"));
         json_decref(r);
-        if (n < CTL_PAGE_MAX)
+        if (!more || n == 0)
             return CTL_OK;
     }
 }
@@ -673,10 +782,13 @@ static int cmd_export(struct ctl *c, int argc, char **argv) {
         return usage_error(export_usage, "unknown format \"%s\"", format);
     if (optind < argc)
         return usage_error(export_usage, "unexpected argument \"%s\"", argv[optind]);
+    char target[PATH_MAX];
+    if (output && !export_target(output, target, sizeof target))
+        return CTL_ERR_USAGE;
     int rc = ctl_connect(c);
     if (rc != CTL_OK)
         return rc;
-    FILE *out = open_output(output);
+    FILE *out = output ? export_open_temp(target) : stdout;
     if (!out)
         return CTL_ERR_DAEMON;
     if (csv) {
@@ -686,7 +798,9 @@ static int cmd_export(struct ctl *c, int argc, char **argv) {
     }
     long rows = 0;
     rc = export_pages(c, out, csv, &rows);
-    if ((out != stdout && fclose(out) != 0) || (out == stdout && fflush(out) != 0)) {
+    if (output && !export_finish(out, target, rc == CTL_OK)) {
+        rc = rc == CTL_OK ? CTL_ERR_DAEMON : rc;
+    } else if (!output && fflush(out) != 0) {
         fprintf(stderr, "promptctl: writing the export failed: %s\n", strerror(errno));
         rc = CTL_ERR_DAEMON;
     }

@@ -524,6 +524,15 @@ static void llm_improve_body(struct llm_request *r) {
         llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "out of memory reading the model's answer");
         return;
     }
+    if (rc == RESULT_ERR_TOO_LONG) {
+        llm_set_detail(r, detail);
+        llm_fail(r, RPC_BAD_MODEL_OUTPUT, KIND_BAD_MODEL_OUTPUT,
+                 "the %s that %s's model wrote is longer than the %d KiB promptd keeps, so "
+                 "nothing was stored: try again, or another model.",
+                 r->result.too_long_field ? r->result.too_long_field : "field", label,
+                 LIMIT_RESULT_FIELD_BYTES / 1024);
+        return;
+    }
     if (rc != RESULT_OK) {
         llm_set_detail(r, detail);
         if (r->reply.truncated)

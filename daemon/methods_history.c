@@ -138,7 +138,7 @@ static void method_history_list(struct rpc_call *call, json_t *params) {
     f.offset = (long)offset;
     struct hreq *r = hreq_new(call, NULL);
     if (r)
-        store_read_list(s, &f, hreq_done, r);
+        store_read_list(s, &f, &r->cancel, hreq_done, r);
 }
 
 static void method_history_get(struct rpc_call *call, json_t *params) {
@@ -151,16 +151,38 @@ static void method_history_get(struct rpc_call *call, json_t *params) {
         store_get_async(s, (int64_t)id, hreq_done, r);
 }
 
+/* The query within LIMIT_SEARCH_QUERY_BYTES and _TERMS, or false after
+ * answering -32602. */
+static bool search_query_ok(struct rpc_call *call, const char *query) {
+    size_t bytes = strlen(query), terms;
+    if (bytes > LIMIT_SEARCH_QUERY_BYTES) {
+        rpc_reply_invalid_param(call, "query",
+                                "\"query\" is %zu bytes, but at most %d bytes are searched: "
+                                "search for a few words of the prompt.",
+                                bytes, LIMIT_SEARCH_QUERY_BYTES);
+        return false;
+    }
+    if ((terms = store_fts_terms(query)) > LIMIT_SEARCH_QUERY_TERMS) {
+        rpc_reply_invalid_param(call, "query",
+                                "\"query\" has %zu different words, but at most %d different "
+                                "words are searched (every one must match): leave some out.",
+                                terms, LIMIT_SEARCH_QUERY_TERMS);
+        return false;
+    }
+    return true;
+}
+
 static void method_history_search(struct rpc_call *call, json_t *params) {
     const char *query = NULL;
     json_int_t limit = LIMIT_HISTORY_PAGE_DEFAULT;
     struct store *s = need_store(call);
     if (!s || !rpc_param_str(call, params, "query", true, &query) ||
-        !rpc_param_int(call, params, "limit", false, 1, LIMIT_HISTORY_PAGE_MAX, &limit))
+        !rpc_param_int(call, params, "limit", false, 1, LIMIT_HISTORY_PAGE_MAX, &limit) ||
+        !search_query_ok(call, query))
         return;
     struct hreq *r = hreq_new(call, "query");
     if (r)
-        store_read_search(s, query, (long)limit, hreq_done, r);
+        store_read_search(s, query, (long)limit, &r->cancel, hreq_done, r);
 }
 
 /* Exactly one of id, before, all: true. */
@@ -200,7 +222,7 @@ static void method_stats(struct rpc_call *call, json_t *params) {
         return;
     struct hreq *r = hreq_new(call, "since");
     if (r)
-        store_read_stats(s, since[0] ? since : NULL, hreq_done, r);
+        store_read_stats(s, since[0] ? since : NULL, &r->cancel, hreq_done, r);
 }
 
 static void method_cleanup(struct rpc_call *call, json_t *params) {

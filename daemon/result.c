@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "embedded.h"
+#include "promptd_limits.h"
 #include "utf8.h"
 
 static const char *const result_fields[] = {
@@ -27,6 +28,8 @@ const char *result_strerror(int code) {
         return "the model's answer has a field of the wrong type or empty";
     case RESULT_ERR_NOMEM:
         return "out of memory";
+    case RESULT_ERR_TOO_LONG:
+        return "a field of the model's answer is longer than promptd keeps";
     default:
         return "unknown error";
     }
@@ -200,6 +203,30 @@ static bool confidence_value(const json_t *v, double *out) {
     return true;
 }
 
+/* The first model-written field past LIMIT_RESULT_FIELD_BYTES, or NULL.
+ * The guardrails count each item and all of them together, with their
+ * quotes and commas, so thousands of short ones are bounded too. */
+static const char *result_too_long(const struct improve_result *r) {
+    const struct {
+        const char *name, *value;
+    } fields[] = {{"improved_prompt", r->improved_prompt},
+                  {"role", r->role},
+                  {"directive", r->directive},
+                  {"framework", r->framework},
+                  {"reasoning", r->reasoning}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (fields[i].value && strlen(fields[i].value) > LIMIT_RESULT_FIELD_BYTES)
+            return fields[i].name;
+    size_t i, total = 0;
+    const json_t *g;
+    json_array_foreach(r->guardrails, i, g) {
+        total += json_string_length(g) + 3;
+        if (json_string_length(g) > LIMIT_RESULT_FIELD_BYTES || total > LIMIT_RESULT_FIELD_BYTES)
+            return "guardrails";
+    }
+    return NULL;
+}
+
 int result_from_json(const json_t *obj, struct improve_result *out) {
     result_clear(out);
     if (!json_is_object(obj))
@@ -215,8 +242,12 @@ int result_from_json(const json_t *obj, struct improve_result *out) {
         rc = parse_guardrails(obj, &out->guardrails);
     if (rc == RESULT_OK)
         rc = parse_reasoning(obj, &out->reasoning);
+    const char *too_long = rc == RESULT_OK ? result_too_long(out) : NULL;
+    if (too_long)
+        rc = RESULT_ERR_TOO_LONG;
     if (rc != RESULT_OK) {
         result_clear(out);
+        out->too_long_field = too_long;
         return rc;
     }
     out->has_confidence = confidence_value(json_object_get(obj, "confidence"), &out->confidence);

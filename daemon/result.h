@@ -35,6 +35,9 @@ struct improve_result {
     long long tokens_prompt;     /* -1 when the provider did not say */
     long long tokens_completion; /* -1 when the provider did not say */
     bool truncated;              /* the provider stopped at its token limit (set by the provider) */
+    /* After RESULT_ERR_TOO_LONG: the field past LIMIT_RESULT_FIELD_BYTES
+     * (static storage); NULL otherwise. */
+    const char *too_long_field;
 };
 
 /* Error codes of result_parse_model_output / result_from_json. All mean
@@ -46,6 +49,7 @@ enum result_error {
     RESULT_ERR_MISSING = -3,  /* a required field is absent */
     RESULT_ERR_TYPE = -4,     /* a field has the wrong type or is empty */
     RESULT_ERR_NOMEM = -5,
+    RESULT_ERR_TOO_LONG = -6, /* a field past LIMIT_RESULT_FIELD_BYTES (too_long_field) */
 };
 
 /* A sentence naming the problem, for messages and logs; static storage. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "log.h"
@@ -35,6 +36,14 @@
 #define SEARCH_RANK_WINDOW 2000
 /* Lines of quick_check output kept in db.check's detail. */
 #define CHECK_MAX_LINES 20
+/* A cancellable job's progress handler looks at its flag every this many
+ * SQLite VM steps. Few: most steps take nanoseconds (the check, an atomic
+ * load, costs as little), but one step can be a whole snippet() of a
+ * long row, and a search returns a row every few dozen steps. */
+#define READERS_PROGRESS_OPS 10
+/* The flags history.list and history.search serialize with (rpc.c's), so
+ * a page's byte count is the answer's. */
+#define ROW_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
 /* ===================================================================== */
 /* Time                                                                  */
@@ -455,10 +464,15 @@ static int q_scalar(sqlite3 *db, const char *sql, const struct history_filter *f
     return code;
 }
 
-/* Steps st and appends each row (plus the snippet column, when >= 0). */
-static int q_rows(sqlite3 *db, sqlite3_stmt *st, int snippet_col, json_t *items, char *msg,
-                  size_t msglen) {
+/* Steps st and appends each row (plus the snippet column, when >= 0)
+ * while the rows serialized stay within LIMIT_HISTORY_PAGE_BYTES; the
+ * first row always goes in. *truncated: the page stopped at the budget,
+ * not at the end of the rows. */
+static int q_rows(sqlite3 *db, sqlite3_stmt *st, int snippet_col, json_t *items, bool *truncated,
+                  char *msg, size_t msglen) {
     int rc;
+    size_t used = 0;
+    *truncated = false;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *row = row_json(st);
         if (row && snippet_col >= 0 &&
@@ -466,10 +480,30 @@ static int q_rows(sqlite3 *db, sqlite3_stmt *st, int snippet_col, json_t *items,
             json_decref(row);
             row = NULL;
         }
-        if (!row || json_array_append_new(items, row) != 0)
+        if (!row)
+            return q_oom(msg, msglen);
+        size_t bytes = json_dumpb(row, NULL, 0, ROW_DUMP_FLAGS) + 1; /* and its comma */
+        if (json_array_size(items) > 0 && used + bytes > LIMIT_HISTORY_PAGE_BYTES) {
+            json_decref(row);
+            *truncated = true;
+            return 0;
+        }
+        used += bytes;
+        if (json_array_append_new(items, row) != 0)
             return q_oom(msg, msglen);
     }
     return rc == SQLITE_DONE ? 0 : q_fail(db, rc, "cannot read the history", msg, msglen);
+}
+
+/* {"items": items, ...} plus "truncated": true when the page stopped at
+ * its byte budget. Steals items (also on failure); NULL on OOM. */
+static json_t *page_json(json_t *items, bool truncated) {
+    json_t *o = json_pack("{s:o}", "items", items);
+    if (o && truncated && json_object_set_new(o, "truncated", json_true()) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 static int list_total(sqlite3 *db, const struct history_filter *f, int64_t *total, char *msg,
@@ -490,6 +524,7 @@ int store_q_list(sqlite3 *db, const struct history_filter *f, json_t **out, char
     char where[256], sql[1024];
     sqlite3_stmt *st = NULL;
     int64_t total = 0;
+    bool truncated = false;
     json_t *items = json_array();
     if (!items)
         return q_oom(msg, msglen);
@@ -507,43 +542,82 @@ int store_q_list(sqlite3 *db, const struct history_filter *f, json_t **out, char
             filter_bind(st, f);
             sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":limit"), f->limit);
             sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":offset"), f->offset);
-            code = q_rows(db, st, -1, items, msg, msglen);
+            code = q_rows(db, st, -1, items, &truncated, msg, msglen);
         }
         sqlite3_finalize(st);
         if (code == 0)
             code = list_total(db, f, &total, msg, msglen);
         q_end(db);
     }
-    if (code == 0 && !(*out = json_pack("{s:o,s:I}", "items", items, "total", (json_int_t)total)))
-        return q_oom(msg, msglen);
-    if (code != 0)
+    if (code != 0) {
         json_decref(items);
-    return code;
+        return code;
+    }
+    *out = page_json(items, truncated);
+    if (!*out || json_object_set_new(*out, "total", json_integer((json_int_t)total)) != 0) {
+        json_decref(*out);
+        *out = NULL;
+        return q_oom(msg, msglen);
+    }
+    return 0;
 }
 
 /* ===================================================================== */
 /* history.search                                                        */
 /* ===================================================================== */
 
+/* The next white-space separated word after *cursor (its length in
+ * *len, *cursor moved past it), or NULL at the end of the text. */
+static const char *next_word(const char **cursor, size_t *len) {
+    const char *p = *cursor;
+    while (*p && isspace((unsigned char)*p))
+        p++;
+    const char *start = p;
+    while (*p && !isspace((unsigned char)*p))
+        p++;
+    *cursor = p;
+    *len = (size_t)(p - start);
+    return *len ? start : NULL;
+}
+
+/* Whether the word at w (len bytes) already came earlier in text, ASCII
+ * case aside: the index folds case, so it would search the same phrase
+ * again, which costs and finds nothing more. Quadratic in the words,
+ * which the method bounds (LIMIT_SEARCH_QUERY_BYTES). */
+static bool word_repeated(const char *text, const char *w, size_t len) {
+    const char *cursor = text, *x;
+    size_t n;
+    while ((x = next_word(&cursor, &n)) && x < w)
+        if (n == len && strncasecmp(x, w, len) == 0)
+            return true;
+    return false;
+}
+
+size_t store_fts_terms(const char *text) {
+    const char *cursor = text, *w;
+    size_t len, terms = 0;
+    while ((w = next_word(&cursor, &len)))
+        terms += !word_repeated(text, w, len);
+    return terms;
+}
+
 char *store_fts_query(const char *text, bool *oom) {
-    size_t len = strlen(text), cap = len * 2 + 3 * (len / 2 + 1) + 1, n = 0;
+    size_t len = strlen(text), cap = len * 2 + 3 * (len / 2 + 1) + 1, n = 0, wlen;
     char *q = malloc(cap);
     *oom = q == NULL;
     if (!q)
         return NULL;
-    const char *p = text;
-    while (*p) {
-        while (*p && isspace((unsigned char)*p))
-            p++;
-        if (!*p)
-            break;
+    const char *cursor = text, *w;
+    while ((w = next_word(&cursor, &wlen))) {
+        if (word_repeated(text, w, wlen))
+            continue;
         if (n)
             q[n++] = ' ';
         q[n++] = '"';
-        for (; *p && !isspace((unsigned char)*p); p++) {
-            if (*p == '"')
+        for (size_t i = 0; i < wlen; i++) {
+            if (w[i] == '"')
                 q[n++] = '"'; /* FTS5 strings escape a quote by doubling it */
-            q[n++] = *p;
+            q[n++] = w[i];
         }
         q[n++] = '"';
     }
@@ -749,6 +823,7 @@ int store_q_search(sqlite3 *db, const char *query, long limit, json_t **out, cha
     sqlite3_stmt *st = NULL;
     char spec[RANK_MAX_PHRASES * 24 + 32];
     int code = 0;
+    bool truncated = false;
     if (oom || !items) {
         free(fts);
         json_decref(items);
@@ -777,17 +852,19 @@ int store_q_search(sqlite3 *db, const char *query, long limit, json_t **out, cha
             sqlite3_bind_int64(st, 2, limit);
             sqlite3_bind_int64(st, 3, from);
             sqlite3_bind_text(st, 4, spec, -1, SQLITE_STATIC);
-            code = q_rows(db, st, COL_COUNT, items, msg, msglen);
+            code = q_rows(db, st, COL_COUNT, items, &truncated, msg, msglen);
         }
         sqlite3_finalize(st);
         q_end(db);
     }
     free(fts);
-    if (code == 0 && !(*out = json_pack("{s:o}", "items", items)))
-        return q_oom(msg, msglen);
-    if (code != 0)
+    if (code != 0) {
         json_decref(items);
-    return code;
+        return code;
+    }
+    if (!(*out = page_json(items, truncated)))
+        return q_oom(msg, msglen);
+    return 0;
 }
 
 /* ===================================================================== */
@@ -1268,6 +1345,7 @@ struct store_job {
     void *ctx; /* owned; freed with ctx_free */
     void (*ctx_free)(void *);
     bool needs_db;
+    struct store_cancel *cancel; /* borrowed, may be NULL; outlives the job (see store_read.h) */
     store_cb cb;
     void *arg;
     json_t *result; /* owned until handed to cb */
@@ -1286,17 +1364,52 @@ static void job_finish(struct store_job *job) {
     store_unref(s);
 }
 
+static bool job_cancelled(const struct store_job *job) {
+    return store_cancel_asked(job->cancel);
+}
+
+/* SQLite's progress handler: non-zero ends the running statement with
+ * SQLITE_INTERRUPT. It is this connection's own, so unlike
+ * sqlite3_interrupt it can never reach the next job's statement. */
+static int job_progress(void *arg) {
+    return job_cancelled(arg);
+}
+
+/* After a job: the connection goes back without the job's handler and
+ * outside any transaction an interrupted query left open (a pooled
+ * connection in a read transaction would pin the WAL). False when it
+ * cannot be made clean. */
+static bool job_reset_db(sqlite3 *db) {
+    sqlite3_progress_handler(db, 0, NULL, NULL);
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* a read: nothing to lose */
+    return sqlite3_get_autocommit(db) != 0;
+}
+
 static void job_work(uv_work_t *req) {
     struct store_job *job = (struct store_job *)req;
     struct store_readers *r = store_readers_of(job->s);
     sqlite3 *db = NULL;
+    if (job_cancelled(job)) { /* cancelled while it waited for a thread */
+        job->code = RPC_CANCELLED;
+        snprintf(job->msg, sizeof job->msg, "The request was cancelled.");
+        return;
+    }
     if (job->needs_db && !(db = store_readers_acquire(r, job->msg, sizeof job->msg))) {
         job->code = STORE_RPC_STORAGE;
         return;
     }
+    if (db && job->cancel)
+        sqlite3_progress_handler(db, READERS_PROGRESS_OPS, job_progress, job);
     job->code = job->fn(db, job->ctx, &job->result, job->msg, sizeof job->msg);
-    if (db)
-        store_readers_release(r, db, job->code == STORE_RPC_STORAGE);
+    if (job->code != 0 && job_cancelled(job)) {
+        job->code = RPC_CANCELLED; /* the interrupt, not a storage failure */
+        snprintf(job->msg, sizeof job->msg, "The request was cancelled.");
+    }
+    if (db) {
+        bool clean = job_reset_db(db);
+        store_readers_release(r, db, !clean || job->code == STORE_RPC_STORAGE);
+    }
 }
 
 static void job_after(uv_work_t *req, int status) {
@@ -1322,8 +1435,8 @@ static void job_start(struct store *s, void *arg, bool ok) {
     }
 }
 
-void store_job_submit(struct store *s, store_job_fn fn, void *ctx, void (*ctx_free)(void *),
-                      bool needs_db, store_cb cb, void *arg) {
+static void job_submit(struct store *s, store_job_fn fn, void *ctx, void (*ctx_free)(void *),
+                       bool needs_db, struct store_cancel *cancel, store_cb cb, void *arg) {
     if (!store_ref(s)) {
         if (ctx_free)
             ctx_free(ctx);
@@ -1343,9 +1456,20 @@ void store_job_submit(struct store *s, store_job_fn fn, void *ctx, void (*ctx_fr
     job->ctx = ctx;
     job->ctx_free = ctx_free;
     job->needs_db = needs_db;
+    job->cancel = cancel;
     job->cb = cb;
     job->arg = arg;
     store_when_written(s, job_start, job);
+}
+
+void store_job_submit(struct store *s, store_job_fn fn, void *ctx, void (*ctx_free)(void *),
+                      bool needs_db, store_cb cb, void *arg) {
+    job_submit(s, fn, ctx, ctx_free, needs_db, NULL, cb, arg);
+}
+
+void store_job_submit_cancel(struct store *s, store_job_fn fn, void *ctx, void (*ctx_free)(void *),
+                             struct store_cancel *cancel, store_cb cb, void *arg) {
+    job_submit(s, fn, ctx, ctx_free, true, cancel, cb, arg);
 }
 
 /* ---- The read methods as jobs ----------------------------------------- */
@@ -1366,7 +1490,8 @@ static int list_job(sqlite3 *db, void *ctx, json_t **result, char *msg, size_t m
     return store_q_list(db, &((struct list_ctx *)ctx)->f, result, msg, msglen);
 }
 
-void store_read_list(struct store *s, const struct history_filter *f, store_cb cb, void *arg) {
+void store_read_list(struct store *s, const struct history_filter *f, struct store_cancel *cancel,
+                     store_cb cb, void *arg) {
     struct list_ctx *c = calloc(1, sizeof *c);
     if (c) {
         c->f = *f;
@@ -1381,7 +1506,7 @@ void store_read_list(struct store *s, const struct history_filter *f, store_cb c
         cb(arg, NULL, RPC_INTERNAL, "out of memory");
         return;
     }
-    store_job_submit(s, list_job, c, list_ctx_free, true, cb, arg);
+    store_job_submit_cancel(s, list_job, c, list_ctx_free, cancel, cb, arg);
 }
 
 struct search_ctx {
@@ -1394,7 +1519,8 @@ static int search_job(sqlite3 *db, void *ctx, json_t **result, char *msg, size_t
     return store_q_search(db, c->query, c->limit, result, msg, msglen);
 }
 
-void store_read_search(struct store *s, const char *query, long limit, store_cb cb, void *arg) {
+void store_read_search(struct store *s, const char *query, long limit, struct store_cancel *cancel,
+                       store_cb cb, void *arg) {
     size_t len = strlen(query);
     struct search_ctx *c = malloc(sizeof *c + len + 1);
     if (!c) {
@@ -1403,7 +1529,7 @@ void store_read_search(struct store *s, const char *query, long limit, store_cb 
     }
     c->limit = limit;
     memcpy(c->query, query, len + 1);
-    store_job_submit(s, search_job, c, free, true, cb, arg);
+    store_job_submit_cancel(s, search_job, c, free, cancel, cb, arg);
 }
 
 struct stats_ctx {
@@ -1417,7 +1543,8 @@ static int stats_job(sqlite3 *db, void *ctx, json_t **result, char *msg, size_t 
     return store_q_stats(db, c->has_since ? c->since : NULL, c->now_s, result, msg, msglen);
 }
 
-void store_read_stats(struct store *s, const char *since, store_cb cb, void *arg) {
+void store_read_stats(struct store *s, const char *since, struct store_cancel *cancel, store_cb cb,
+                      void *arg) {
     struct stats_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         cb(arg, NULL, RPC_INTERNAL, "out of memory");
@@ -1427,7 +1554,7 @@ void store_read_stats(struct store *s, const char *since, store_cb cb, void *arg
     if (c->has_since)
         snprintf(c->since, sizeof c->since, "%s", since);
     c->now_s = (int64_t)time(NULL);
-    store_job_submit(s, stats_job, c, free, true, cb, arg);
+    store_job_submit_cancel(s, stats_job, c, free, cancel, cb, arg);
 }
 
 struct get_ctx {

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,12 +55,19 @@ void store_time_format(int64_t unix_s, char out[STORE_TS_LEN]);
 /* Each returns 0 with *out a new reference, a protocol error code (e.g.
  * RPC_NOT_FOUND, STORE_RPC_STORAGE) with a sentence in msg. */
 int store_q_get(sqlite3 *db, int64_t id, json_t **out, char *msg, size_t msglen);
-/* {"items": [...], "total": N}, newest first. */
+/* {"items": [...], "total": N}, newest first. Pages (here and in
+ * store_q_search) stop early when the rows serialized would pass
+ * LIMIT_HISTORY_PAGE_BYTES (always with at least one row); the result
+ * then has "truncated": true and the caller pages on from the items it
+ * got. */
 int store_q_list(sqlite3 *db, const struct history_filter *f, json_t **out, char *msg,
                  size_t msglen);
 /* {"items": [row + "snippet", ...]}, best match first (bm25). Any text is
  * a valid query: each white-space separated word is searched for as an
- * FTS5 string, so quotes, hyphens and operators are plain words. */
+ * FTS5 string, so quotes, hyphens and operators are plain words, and a
+ * repeated word once. Its size is bounded by the caller (the method
+ * checks LIMIT_SEARCH_QUERY_BYTES and, with store_fts_terms,
+ * LIMIT_SEARCH_QUERY_TERMS). */
 int store_q_search(sqlite3 *db, const char *query, long limit, json_t **out, char *msg,
                    size_t msglen);
 /* stats since `since` (stored form, or NULL for all); now_s is the current
@@ -74,10 +82,13 @@ int store_read_prepare_db(sqlite3 *db);
 int store_q_check(sqlite3 *db, json_t **out, char *msg, size_t msglen);
 
 /* The FTS5 query for a user's text: every word quoted as an FTS5 string
- * (inner quotes doubled), joined by spaces (AND). Returns a malloc'd
- * string the caller frees, or NULL when the text has no word (or on OOM,
- * *oom set). */
+ * (inner quotes doubled), joined by spaces (AND); a word that came
+ * before (ASCII case aside) is left out. Returns a malloc'd string the
+ * caller frees, or NULL when the text has no word (or on OOM, *oom
+ * set). */
 char *store_fts_query(const char *text, bool *oom);
+/* The number of words store_fts_query searches for in text. */
+size_t store_fts_terms(const char *text);
 
 /* The message for a failed sqlite call on db, naming the likely cause
  * ("the disk is full", "the database is locked by another process", ...). */
@@ -121,6 +132,14 @@ void store_readers_unlock_all(struct store_readers *r);
 
 /* ---- Jobs on the thread pool ------------------------------------------ */
 
+/* Read jobs take the cancel token of store.h: once store_cancel_request
+ * marked it, the job's connection sees it within a few microseconds of
+ * SQLite work, the running statement ends with SQLITE_INTERRUPT, and the
+ * job answers RPC_CANCELLED and frees its thread and connection. A job
+ * not yet on a thread does not start. One long call inside a statement
+ * (FTS5's snippet() of a single huge row) is not interrupted before it
+ * returns. */
+
 /* Runs on a pool thread with a reader connection (NULL when the job asked
  * for none). Returns 0 with *result set, or a protocol code with msg. */
 typedef int (*store_job_fn)(sqlite3 *db, void *ctx, json_t **result, char *msg, size_t msglen);
@@ -130,11 +149,19 @@ typedef int (*store_job_fn)(sqlite3 *db, void *ctx, json_t **result, char *msg, 
  * NULL) after cb. needs_db: acquire a reader connection for fn. */
 void store_job_submit(struct store *s, store_job_fn fn, void *ctx, void (*ctx_free)(void *),
                       bool needs_db, store_cb cb, void *arg);
+/* The same with a reader connection, stopped early when cancel (may be
+ * NULL) is requested. */
+void store_job_submit_cancel(struct store *s, store_job_fn fn, void *ctx, void (*ctx_free)(void *),
+                             struct store_cancel *cancel, store_cb cb, void *arg);
 
-/* The read methods, as jobs. Filters and text are copied. */
-void store_read_list(struct store *s, const struct history_filter *f, store_cb cb, void *arg);
-void store_read_search(struct store *s, const char *query, long limit, store_cb cb, void *arg);
-void store_read_stats(struct store *s, const char *since, store_cb cb, void *arg);
+/* The read methods, as jobs. Filters and text are copied; cancel may be
+ * NULL. */
+void store_read_list(struct store *s, const struct history_filter *f, struct store_cancel *cancel,
+                     store_cb cb, void *arg);
+void store_read_search(struct store *s, const char *query, long limit, struct store_cancel *cancel,
+                       store_cb cb, void *arg);
+void store_read_stats(struct store *s, const char *since, struct store_cancel *cancel, store_cb cb,
+                      void *arg);
 
 /* ---- Provided by store.c for the job runner ---------------------------- */
 

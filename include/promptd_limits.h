@@ -51,6 +51,28 @@
 /* history.list limit and history.search limit. */
 #define LIMIT_HISTORY_PAGE_MAX     500
 #define LIMIT_HISTORY_PAGE_DEFAULT 20
+/* Serialized rows in one history.list or history.search answer. A page
+ * stops early (always with at least one row) and says `truncated`, so
+ * 500 rows of a megabyte each never become one 500 MB line that the
+ * loop must serialise while every other client waits, nor pass a
+ * client's line cap (promptctl's is 64 MiB). */
+#define LIMIT_HISTORY_PAGE_BYTES (4 * 1024 * 1024)
+
+/* history.search query, in bytes as sent, and its different words (a
+ * repeated word counts once, and is searched once). FTS5's snippet costs
+ * about the square of the matched words in a row, so a query of
+ * thousands of words took minutes of a pool thread; a search box needs a
+ * few words. */
+#define LIMIT_SEARCH_QUERY_BYTES 1024
+#define LIMIT_SEARCH_QUERY_TERMS 16
+
+/* Each model-written field of an improve result (improved_prompt, role,
+ * directive, framework, reasoning, each guardrail, and the guardrails
+ * together), in bytes after trimming. A model output is bounded only by
+ * LIMIT_UPSTREAM_RESPONSE_BYTES; every stored row is read back, listed
+ * and exported, so each field gets a bound far above a real prompt. A
+ * larger field is bad model output (-32003): nothing is stored. */
+#define LIMIT_RESULT_FIELD_BYTES (256 * 1024)
 
 /* Rows waiting for the writer thread. Past it a row is dropped and counted
  * (dropped_writes): the caller never waits for the disk. */

@@ -4,7 +4,9 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "promptd_limits.h"
 #include "result.h"
 #include "unit.h"
 #include "utf8.h"
@@ -225,6 +227,50 @@ static void test_guardrails_coercion(void) {
     CHECK_INT(with_field("guardrails", "null", &r), RESULT_ERR_TYPE);
     CHECK_INT(with_field("guardrails", "7", &r), RESULT_ERR_TYPE);
     CHECK_INT(with_field("guardrails", "{\"a\":\"b\"}", &r), RESULT_ERR_TYPE);
+    result_clear(&r);
+}
+
+/* A JSON string of n copies of c, with surrounding spaces the trim
+ * removes (the bound is on the trimmed text). Caller frees. */
+static char *long_json_string(size_t n, char c) {
+    char *s = malloc(n + 5);
+    if (!s)
+        return NULL;
+    memcpy(s, "\" ", 2);
+    memset(s + 2, c, n);
+    memcpy(s + 2 + n, " \"", 3);
+    return s;
+}
+
+static void test_fields_are_bounded(void) {
+    static const char *const names[] = {"improved_prompt", "role", "directive", "framework",
+                                        "reasoning"};
+    struct improve_result r;
+    result_init(&r);
+    char *at = long_json_string(LIMIT_RESULT_FIELD_BYTES, 'x');
+    char *past = long_json_string(LIMIT_RESULT_FIELD_BYTES + 1, 'x');
+    CHECK(at && past);
+    for (size_t i = 0; at && past && i < sizeof names / sizeof *names; i++) {
+        CHECK_INT(with_field(names[i], at, &r), RESULT_OK);
+        CHECK(r.too_long_field == NULL);
+        CHECK_INT(with_field(names[i], past, &r), RESULT_ERR_TOO_LONG);
+        CHECK_STR(r.too_long_field, names[i]);
+        CHECK(r.improved_prompt == NULL); /* cleared: nothing to store */
+    }
+    free(at);
+    free(past);
+    /* Guardrails: one long item, or many short ones together. */
+    json_t *many = json_array();
+    for (size_t i = 0; i <= LIMIT_RESULT_FIELD_BYTES / 4; i++) /* 4 bytes each */
+        json_array_append_new(many, json_string("a"));
+    char *text = json_dumps(many, 0);
+    CHECK(text != NULL);
+    if (text)
+        CHECK_INT(with_field("guardrails", text, &r), RESULT_ERR_TOO_LONG);
+    CHECK_STR(r.too_long_field, "guardrails");
+    free(text);
+    json_decref(many);
+    CHECK_INT(with_field("guardrails", "[\"a\", \"b\"]", &r), RESULT_OK);
     result_clear(&r);
 }
 
@@ -506,6 +552,7 @@ int main(void) {
     RUN(test_detail_is_bounded_and_valid);
     RUN(test_required_strings);
     RUN(test_guardrails_coercion);
+    RUN(test_fields_are_bounded);
     RUN(test_reasoning_rules);
     RUN(test_confidence_rules);
     RUN(test_copy);

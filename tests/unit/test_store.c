@@ -206,6 +206,14 @@ static void test_fts_query_quotes_every_word(void) {
     free(q);
     CHECK(store_fts_query("   \t ", &oom) == NULL && !oom);
     CHECK(store_fts_query("", &oom) == NULL && !oom);
+    /* A repeated word is searched once (ASCII case aside: the index folds
+     * case), and counted once. */
+    q = store_fts_query("heater x Heater HEATER x heaters", &oom);
+    CHECK(q && !oom);
+    CHECK_STR(q, "\"heater\" \"x\" \"heaters\"");
+    free(q);
+    CHECK_INT(store_fts_terms("heater x Heater HEATER x heaters"), 3);
+    CHECK_INT(store_fts_terms("  "), 0);
 }
 
 /* ---- Repository operations -------------------------------------------- */
@@ -328,6 +336,37 @@ static void test_list_order_and_filters(void) {
     CHECK_INT(store_q_list(db, &f, &r, msg, sizeof msg), 0);
     CHECK_INT(json_integer_value(json_object_get(r, "total")), 1);
     CHECK_INT(item_id(r, 0), 3);
+    json_decref(r);
+    sqlite3_close(db);
+}
+
+/* A page stops before the rows it holds pass LIMIT_HISTORY_PAGE_BYTES,
+ * says so, and always holds one row; total is unchanged. */
+static void test_pages_are_bounded_by_bytes(void) {
+    sqlite3 *db = seeded_db();
+    json_t *r = NULL;
+    char msg[256];
+    struct history_filter f = {.limit = LIMIT_HISTORY_PAGE_MAX};
+    CHECK(db);
+    CHECK_INT(store_q_list(db, &f, &r, msg, sizeof msg), 0);
+    CHECK(json_object_get(r, "truncated") == NULL);
+    size_t all = n_items(r);
+    json_decref(r);
+    /* Two rows of 3 MiB: only the newest fits in a page. */
+    CHECK_INT(exec(db, "UPDATE prompt_history SET improved_prompt = "
+                       "printf('%.*c', 3 * 1024 * 1024, 'z') WHERE id IN (3, 4)"),
+              SQLITE_OK);
+    CHECK_INT(store_q_list(db, &f, &r, msg, sizeof msg), 0);
+    CHECK(json_is_true(json_object_get(r, "truncated")));
+    CHECK_INT(json_integer_value(json_object_get(r, "total")), (long long)all);
+    size_t first = n_items(r);
+    CHECK(first >= 1 && first < all);
+    json_decref(r);
+    /* Paging on from the items received reaches the rest. */
+    f.offset = (long)first;
+    CHECK_INT(store_q_list(db, &f, &r, msg, sizeof msg), 0);
+    CHECK_INT(n_items(r) + first, (long long)all);
+    CHECK(json_object_get(r, "truncated") == NULL);
     json_decref(r);
     sqlite3_close(db);
 }
@@ -640,20 +679,20 @@ static void test_store_record_then_read_your_writes(void) {
 
     struct history_filter f = {.limit = 5};
     w = (struct waiter){0};
-    store_read_list(e.s, &f, on_result, &w);
+    store_read_list(e.s, &f, NULL, on_result, &w);
     CHECK(spin_until(&e.loop, &w.done, 20000));
     CHECK_INT(w.code, 0);
     CHECK_INT(jint(w.result, "total"), 1000);
     json_decref(w.result);
 
     w = (struct waiter){0};
-    store_read_search(e.s, "first", 20, on_result, &w);
+    store_read_search(e.s, "first", 20, NULL, on_result, &w);
     CHECK(spin_until(&e.loop, &w.done, 20000));
     CHECK_INT(n_items(w.result), 1);
     json_decref(w.result);
 
     w = (struct waiter){0};
-    store_read_stats(e.s, NULL, on_result, &w);
+    store_read_stats(e.s, NULL, NULL, on_result, &w);
     CHECK(spin_until(&e.loop, &w.done, 20000));
     CHECK_INT(jint(w.result, "total_count"), 1000);
     CHECK_INT(jint(w.result, "last_24h"), 1000);
@@ -816,7 +855,7 @@ static void test_store_backup_restore(void) {
     /* Ids continue past both histories. */
     CHECK_INT(record(&e, "after the restore", "prompt", 0), 1006);
     w = (struct waiter){0};
-    store_read_search(e.s, "restore", 20, on_result, &w);
+    store_read_search(e.s, "restore", 20, NULL, on_result, &w);
     CHECK(spin_until(&e.loop, &w.done, 20000));
     CHECK_INT(n_items(w.result), 1);
     json_decref(w.result);
@@ -1088,6 +1127,7 @@ int main(void) {
     RUN(test_fts_query_quotes_every_word);
     RUN(test_get_row_shape);
     RUN(test_list_order_and_filters);
+    RUN(test_pages_are_bounded_by_bytes);
     RUN(test_search_rank_snippet_and_odd_queries);
     RUN(test_stats_totals_groups_percentiles);
     RUN(test_check_reports_ok);

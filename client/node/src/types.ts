@@ -106,10 +106,14 @@ export interface HistoryListResult {
   items: HistoryRow[];
   /** Rows matching the filters, all pages together. */
   total: number;
+  /** The page stopped at the daemon's 4 MiB bound: fewer than `limit`
+   * items; page on with `offset` advanced by `items.length`. */
+  truncated?: boolean;
 }
 
 export interface HistorySearchParams {
-  /** Full-text query; any text is valid (searched literally). */
+  /** Full-text query; any text is valid (searched literally), at most
+   * 1024 bytes and 16 different words. */
   query: string;
   /** 1..500, default 20. */
   limit?: number;
@@ -118,6 +122,8 @@ export interface HistorySearchParams {
 export interface HistorySearchResult {
   /** Best match first. */
   items: HistorySearchRow[];
+  /** Fewer items than `limit`: the page stopped at the daemon's 4 MiB bound. */
+  truncated?: boolean;
 }
 
 /** Exactly one of `id`, `before` or `all: true`. */
