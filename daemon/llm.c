@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "json_field_stream.h"
+#include "llm_delta.h"
 #include "llm_provider.h"
 #include "llm_target.h"
 #include "llm_template.h"
@@ -69,6 +70,7 @@ struct llm_request {
     struct llm_buf body;       /* owned; a model list, or a non-2xx body (bounded) */
     long http_status;
     struct json_field_stream *jfs; /* owned when streaming */
+    struct llm_delta_trim trim;    /* owns what it holds back; between jfs and on_delta */
     size_t deltas;                 /* delta bytes passed on */
     struct llm_buf streamed;       /* owned; the delta text passed on */
     int retries;
@@ -177,6 +179,7 @@ static void llm_request_free(struct llm_request *r) {
     llm_reply_clear(&r->reply);
     llm_buf_free(&r->body);
     json_field_stream_free(r->jfs);
+    llm_delta_trim_clear(&r->trim);
     llm_buf_free(&r->streamed);
     free(r->detail);
     result_clear(&r->result);
@@ -284,6 +287,7 @@ static int llm_reset_attempt(struct llm_request *r) {
     if (r->jfs) {
         /* It may have read part of the failed answer's text. */
         json_field_stream_free(r->jfs);
+        llm_delta_trim_clear(&r->trim);
         r->jfs = json_field_stream_new(RESULT_STREAM_FIELD, llm_on_jfs, r);
         if (!r->jfs)
             return -1;
@@ -346,12 +350,19 @@ static void llm_finish_soon(struct llm_request *r) {
 
 /* ---- one HTTP exchange ---- */
 
-static int llm_on_jfs(void *user, const char *text, size_t len) {
-    struct llm_request *r = user;
+static void llm_emit_delta(void *arg, const char *text, size_t len) {
+    struct llm_request *r = arg;
     r->deltas += len;
     llm_buf_append(&r->streamed, NULL, text, len); /* a preview: no failure if it cannot grow */
     if (r->on_delta)
         r->on_delta(r->arg, text, len);
+}
+
+/* The field's text as it is decoded, trimmed as result.c trims the final
+ * improved_prompt, so the deltas add up to it. */
+static int llm_on_jfs(void *user, const char *text, size_t len) {
+    struct llm_request *r = user;
+    llm_delta_trim_feed(&r->trim, text, len, llm_emit_delta, r);
     return 0;
 }
 
