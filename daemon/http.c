@@ -58,11 +58,13 @@ struct http_req {
     http_data_fn on_data;
     http_done_fn on_done;
     void *arg;
+    long first_byte_timeout_ms;
     long deadline_ms;
     size_t max_bytes;
     size_t body_bytes;
     uint64_t started_ns;
     double first_byte_ms;
+    bool sent;                /* the request went out on a connection: first-byte clock runs */
     enum http_outcome forced; /* set by our own timers and limits; HTTP_DONE: none */
     bool attached;            /* the easy handle is in the multi handle */
     bool waiting;             /* started, in line from h->wait_head for its turn to reach curl */
@@ -419,6 +421,23 @@ static void http_req_first_byte(struct http_req *req) {
         uv_timer_start(&req->timer, http_req_timer_cb, (uint64_t)req->deadline_ms, 0);
 }
 
+/* CURLOPT_PREREQFUNCTION: curl has a connection (new or reused) and is
+ * about to send the request. The first-byte clock starts here, not at
+ * http_start: the wait for a turn to reach curl, the name lookup and the
+ * connect are not the backend's answer time (curl's connect timeout bounds
+ * them). A request curl sends again on a fresh connection keeps its
+ * clock. */
+static int http_prereq_cb(void *userp, char *conn_primary_ip, char *conn_local_ip,
+                          int conn_primary_port, int conn_local_port) {
+    struct http_req *req = userp;
+    if (req->dead || req->sent)
+        return CURL_PREREQFUNC_OK;
+    req->sent = true;
+    if (req->first_byte_ms < 0 && req->first_byte_timeout_ms > 0)
+        uv_timer_start(&req->timer, http_req_timer_cb, (uint64_t)req->first_byte_timeout_ms, 0);
+    return CURL_PREREQFUNC_OK;
+}
+
 static size_t http_header_cb(char *data, size_t size, size_t nitems, void *userp) {
     struct http_req *req = userp;
     if (req->dead)
@@ -481,6 +500,8 @@ static int http_req_setup(struct http_req *req, const struct http_request *r) {
     HTTP_SETOPT(e, CURLOPT_WRITEDATA, req);
     HTTP_SETOPT(e, CURLOPT_HEADERFUNCTION, http_header_cb);
     HTTP_SETOPT(e, CURLOPT_HEADERDATA, req);
+    HTTP_SETOPT(e, CURLOPT_PREREQFUNCTION, http_prereq_cb);
+    HTTP_SETOPT(e, CURLOPT_PREREQDATA, req);
     HTTP_SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS,
                 r->connect_timeout_ms > 0 ? r->connect_timeout_ms
                                           : HTTP_DEFAULT_CONNECT_TIMEOUT_MS);
@@ -508,6 +529,7 @@ static struct http_req *http_req_alloc(struct http *h, const struct http_request
     req->on_data = r->on_data;
     req->on_done = r->on_done;
     req->arg = r->arg;
+    req->first_byte_timeout_ms = r->first_byte_timeout_ms;
     req->deadline_ms = r->deadline_ms;
     req->max_bytes = r->max_response_bytes;
     req->first_byte_ms = -1;
@@ -648,8 +670,6 @@ struct http_req *http_start(struct http *h, const struct http_request *r, char *
     /* The next iteration refills the starts and takes the waiting ones. */
     uv_idle_start(&h->pacer, http_pacer_cb);
     http_req_link(req);
-    if (r->first_byte_timeout_ms > 0)
-        uv_timer_start(&req->timer, http_req_timer_cb, (uint64_t)r->first_byte_timeout_ms, 0);
     return req;
 }
 

@@ -2,11 +2,13 @@
  * llm_request per improve/models call, alive from llm_improve until its
  * on_done returns or it is cancelled.
  *
- * A request's life: QUEUED (waiting for an upstream slot) -> RUNNING (an
+ * A request's life: QUEUED (waiting for an upstream slot, at most
+ * MAX_QUEUE_WAIT_MS on its timer) -> RUNNING (an
  * HTTP exchange in flight) -> possibly WAITING (backoff before its one
  * retry) -> RUNNING -> FINISHING (outcome ready, delivered from a 0 ms
  * timer when it was decided inside llm_improve) -> freed. Each request owns
- * one uv_timer_t used for the backoff and the deferred delivery; the
+ * one uv_timer_t used for the queue wait, the backoff and the deferred
+ * delivery (never two at once); the
  * request's memory is freed in that timer's close callback, so a callback
  * that is already queued can never reach freed memory.
  *
@@ -64,6 +66,7 @@ struct llm_request {
     long num_ctx, first_byte_timeout_ms, max_latency_ms;
     bool stream;
     uint64_t received_ms;
+    uint64_t queued_ms;        /* when it last joined the queue */
     struct http_req *hreq;     /* borrowed while RUNNING */
     struct llm_parser *parser; /* owned, per attempt */
     struct llm_reply reply;    /* owned buffers */
@@ -76,7 +79,7 @@ struct llm_request {
     int retries;
     bool no_think;
     bool holds_slot;
-    uv_timer_t timer; /* backoff and deferred delivery; its close frees the request */
+    uv_timer_t timer; /* queue wait, backoff, deferred delivery; its close frees the request */
     /* The outcome, filled by llm_fail / llm_succeed. */
     struct llm_outcome out;
     char message[768];
@@ -690,6 +693,7 @@ static void llm_pump(struct llm *e) {
     while (e->qhead && e->n_running < llm_max_running(e) && !e->closing) {
         struct llm_request *r = e->qhead;
         llm_queue_remove(r);
+        uv_timer_stop(&r->timer); /* its queue wait is over */
         r->holds_slot = true;
         e->n_running++;
         llm_attempt(r);
@@ -698,6 +702,24 @@ static void llm_pump(struct llm *e) {
 
 static void llm_pump_cb(uv_timer_t *t) {
     llm_pump(t->data);
+}
+
+/* MAX_QUEUE_WAIT_MS passed with no slot free: the backend was never asked,
+ * so this is promptd's overload (-32005), not a backend timeout. */
+static void llm_queue_wait_cb(uv_timer_t *t) {
+    struct llm_request *r = t->data;
+    if (r->state != LR_QUEUED)
+        return;
+    llm_queue_remove(r);
+    long waited = (long)(daemon_now_ms() - r->queued_ms);
+    r->out.waited_ms = waited > 0 ? waited : 1;
+    llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+             "promptd is overloaded: this request waited %ld ms for a free upstream slot "
+             "(MAX_CONCURRENT_REQUESTS=%zu, all busy; MAX_QUEUE_WAIT_MS=%ld), so %s was never "
+             "asked; try again shortly or raise MAX_CONCURRENT_REQUESTS",
+             r->out.waited_ms, llm_max_running(r->e), llm_cfg(r->e)->max_queue_wait_ms,
+             r->t.prov->label);
+    llm_finish(r);
 }
 
 /* Takes a slot now, or waits in line, or refuses (-32005). */
@@ -719,6 +741,8 @@ static void llm_admit(struct llm_request *r) {
         return;
     }
     r->state = LR_QUEUED;
+    r->queued_ms = daemon_now_ms();
+    uv_timer_start(&r->timer, llm_queue_wait_cb, (uint64_t)llm_cfg(e)->max_queue_wait_ms, 0);
     r->qprev = e->qtail;
     if (e->qtail)
         e->qtail->qnext = r;

@@ -114,5 +114,173 @@ class PaddedFieldsStream(unittest.TestCase):
             self.assertEqual(deltas, [])
 
 
+# ---- item 17: the queue's own bound ----
+
+
+def improve_many(d, n, params=None, timeout=60):
+    """n improves at once, each on its own connection; their responses."""
+    out = [None] * n
+
+    def one(i):
+        c = d.client(timeout=timeout)
+        try:
+            p = {"idea": IDEA}
+            p.update(params or {})
+            out[i] = c.call("improve", p)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+class SlowAcceptProxy:
+    """A TCP proxy to the fake whose listen queue (backlog 0: one
+    connection) can be filled by a connection of its own, so the next
+    connect hangs until the kernel retries it; block() fills it and lets go
+    of it after a moment, while the SYN it dropped waits for its retry."""
+
+    def __init__(self, port):
+        self.port = port
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(0)
+        self.url = "http://127.0.0.1:%d" % self.lsock.getsockname()[1]
+        self.stopping = False
+        self.accepting = threading.Event()
+        self.accepting.set()
+        self.threads = []
+
+    def __enter__(self):
+        t = threading.Thread(target=self.accept_loop, daemon=True)
+        t.start()
+        self.threads.append(t)
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping = True
+        self.accepting.set()
+        for t in self.threads:
+            t.join(5)
+        self.lsock.close()
+        if getattr(self, "filler", None):
+            self.filler.close()
+
+    def block(self):
+        """Fills the accept queue; it drains 0.5 s later."""
+        self.accepting.clear()
+        time.sleep(0.1)  # the accept loop is parked, outside accept()
+        self.filler = socket.create_connection(self.lsock.getsockname())
+
+        def release():
+            time.sleep(0.5)
+            self.accepting.set()
+
+        threading.Thread(target=release, daemon=True).start()
+
+    def accept_loop(self):
+        while not self.stopping:
+            if not self.accepting.is_set():
+                time.sleep(0.01)
+                continue
+            try:
+                ready, _, _ = select.select([self.lsock], [], [], 0.02)
+                if not ready or not self.accepting.is_set():
+                    continue
+                conn, _ = self.lsock.accept()
+            except (OSError, ValueError):
+                return
+            if self.stopping:
+                conn.close()
+                return
+            up = socket.create_connection(("127.0.0.1", self.port))
+            for a, b in ((conn, up), (up, conn)):
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+
+
+def pipe(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class QueueWait(unittest.TestCase):
+    """Item 17."""
+
+    def test_queued_requests_never_get_the_first_byte_message(self):
+        """2 slots, 1 s answers, a 3 s first-byte wait, 10 at once: the last
+        ones wait about 4 s for a slot, which is not the backend's fault."""
+        with FakeLLM("ollama") as fake:
+            fake.configure(delay_s=1.0)
+            cfg = provider_config("ollama", fake, MAX_CONCURRENT_REQUESTS=2,
+                                  LLM_FIRST_BYTE_TIMEOUT_MS=3000, MAX_QUEUE_WAIT_MS=60000)
+            with Daemon(config=cfg) as d:
+                out = improve_many(d, 10)
+        for msg in out:
+            self.assertNotIn("error", msg, msg)
+
+    def test_first_byte_clock_starts_when_the_request_is_sent(self):
+        """A connect that takes long is bounded by the connect timeout, not
+        the first-byte one: the request had not reached the backend yet.
+        The backend's accept queue is full, so the daemon's SYN is dropped
+        and the kernel sends it again a second later (its initial RTO);
+        meanwhile the queue is drained and the backend answers at once."""
+        with FakeLLM("ollama") as fake, SlowAcceptProxy(fake.port) as proxy:
+            cfg = provider_config("ollama", fake, LLM_BASE_URL=proxy.url,
+                                  LLM_FIRST_BYTE_TIMEOUT_MS=800)
+            with Daemon(config=cfg) as d:
+                c = d.client(timeout=30)
+                try:
+                    proxy.block()
+                    msg = c.call("improve", {"idea": IDEA})
+                finally:
+                    c.close()
+        self.assertNotIn("error", msg, msg)
+        self.assertEqual(fake.stats()["requests"], 1)
+
+    def test_queue_wait_bound_answers_overloaded_with_the_wait(self):
+        with FakeLLM("ollama") as fake:
+            fake.configure(delay_s=1.5)
+            cfg = provider_config("ollama", fake, MAX_CONCURRENT_REQUESTS=2,
+                                  LLM_FIRST_BYTE_TIMEOUT_MS=3000, MAX_QUEUE_WAIT_MS=500)
+            with Daemon(config=cfg) as d:
+                out = improve_many(d, 10)
+                self.assertEqual(d.call("config.get")["result"]["MAX_QUEUE_WAIT_MS"], 500)
+        ok = [m for m in out if "error" not in m]
+        failed = [m["error"] for m in out if "error" in m]
+        # The first two had slots at once; the others waited past 500 ms.
+        self.assertGreaterEqual(len(ok), 2, out)
+        self.assertGreaterEqual(len(failed), 1, out)
+        for e in failed:
+            self.assertEqual(e["code"], -32005, e)
+            self.assertEqual(e["data"]["kind"], "overloaded", e)
+            self.assertNotIn("sent nothing", e["message"])
+            self.assertIn("MAX_QUEUE_WAIT_MS", e["message"])
+            waited = e["data"]["waited_ms"]
+            self.assertGreaterEqual(waited, 500, e)
+            self.assertIn("%d ms" % waited, e["message"])
+        self.assertEqual(fake.stats()["requests"], len(ok))
+
+    def test_queue_wait_default_is_shown(self):
+        with Daemon(config={"LLM_PROVIDER": "builtin", "SQLITE_ENABLED": "false"}) as d:
+            cfg = d.call("config.get")["result"]
+        self.assertEqual(cfg["MAX_QUEUE_WAIT_MS"], 60000)
+
+
 if __name__ == "__main__":
     unittest.main()
