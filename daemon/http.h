@@ -46,6 +46,7 @@ struct http_result {
     long retry_after_s;   /* Retry-After in seconds, -1 when absent */
     const char *error;    /* curl's description when outcome != HTTP_DONE; borrowed */
     bool refused;         /* HTTP_UNREACHABLE because nothing listens there */
+    int fd_errno;         /* EMFILE or ENFILE: it failed for want of a file descriptor; else 0 */
     size_t body_bytes;    /* body bytes received */
     double first_byte_ms; /* from start to the first response byte, -1 when none */
 };

@@ -17,10 +17,12 @@
  * parser, its reply buffers and its outcome. */
 #include "llm.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "builtin.h"
@@ -485,8 +487,48 @@ static void llm_unreachable(struct llm_request *r, const struct http_result *res
                  url, res->error);
 }
 
+/* The process's open-files limit (soft RLIMIT_NOFILE); -1 when unknown
+ * or unlimited. */
+static long llm_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return -1;
+    return (long)rl.rlim_cur;
+}
+
+/* promptd could not open a socket: its own shortage, not the backend's
+ * absence, so -32005 (try again once connections close), never the
+ * "start the backend" advice. Logged, since only the operator can raise
+ * the limit. */
+static void llm_out_of_fds(struct llm_request *r, int fd_errno) {
+    const char *label = r->t.prov->label;
+    long limit = llm_fd_limit();
+    r->out.fd_limit = limit;
+    if (fd_errno == ENFILE)
+        llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+                 "The system has too many open files (ENFILE), so promptd could not connect to "
+                 "%s: close some programs or raise the system's limit (fs.file-max)",
+                 label);
+    else if (limit > 0)
+        llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+                 "promptd has too many open files (its limit is %ld, RLIMIT_NOFILE), so it could "
+                 "not connect to %s: close idle connections to promptd or raise the limit "
+                 "(ulimit -n, or LimitNOFILE= in the systemd unit)",
+                 limit, label);
+    else
+        llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+                 "promptd has too many open files, so it could not connect to %s: close idle "
+                 "connections to promptd or raise its open-files limit",
+                 label);
+    llm_record_error(r->e, r->t.name, r->message);
+}
+
 static void llm_transport_error(struct llm_request *r, const struct http_result *res) {
     const char *label = r->t.prov->label;
+    if (res->fd_errno) {
+        llm_out_of_fds(r, res->fd_errno);
+        return;
+    }
     switch (res->outcome) {
     case HTTP_UNREACHABLE:
         llm_unreachable(r, res);

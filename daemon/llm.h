@@ -45,6 +45,7 @@ struct llm_outcome {
     const char *message; /* a sentence a person can act on, for an error */
     long http_status;    /* data.http_status for -32002; 0 when none */
     long waited_ms;      /* data.waited_ms for -32005 after MAX_QUEUE_WAIT_MS; 0 when none */
+    long fd_limit;       /* data.open_files_limit for -32005 out of fds; 0 when none */
     const char *detail;  /* data.detail (backend message / model output); may be NULL */
     bool truncated;      /* the model hit its output limit */
     const struct improve_result *result; /* improve success */

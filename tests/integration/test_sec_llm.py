@@ -282,5 +282,95 @@ class QueueWait(unittest.TestCase):
         self.assertEqual(cfg["MAX_QUEUE_WAIT_MS"], 60000)
 
 
+# ---- item 16: out of file descriptors ----
+
+FD_LIMIT = 48
+
+
+class LimitedDaemon(Daemon):
+    """A daemon whose RLIMIT_NOFILE is FD_LIMIT."""
+
+    def start(self, wait=True, timeout=15):
+        self.log_file = open(self.log_path, "ab")
+
+        def lower():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
+
+        self.proc = subprocess.Popen(self.command(), env=self.env, stdin=subprocess.DEVNULL,
+                                     stdout=self.log_file, stderr=self.log_file,
+                                     preexec_fn=lower)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+
+def ping_ok(c):
+    try:
+        return c.call("ping").get("result") == "pong"
+    except (OSError, ConnectionError, ValueError):
+        return False
+
+
+def fill_fds(d):
+    """Opens idle connections until the daemon refuses one; returns them
+    (every one answered ping, so the daemon holds an fd for each)."""
+    idle = []
+    for _ in range(FD_LIMIT + 10):
+        c = d.client(timeout=5)
+        if not ping_ok(c):
+            c.close()
+            return idle
+        idle.append(c)
+    raise AssertionError("the daemon accepted %d connections under a limit of %d"
+                         % (len(idle), FD_LIMIT))
+
+
+class OutOfFds(unittest.TestCase):
+    """Item 16."""
+
+    def check(self, base_url_of):
+        with FakeLLM("ollama") as fake:
+            cfg = {"LLM_PROVIDER": "ollama", "LLM_BASE_URL": base_url_of(fake),
+                   "SQLITE_ENABLED": "false", "LOG_LEVEL": "warn"}
+            with LimitedDaemon(config=cfg) as d:
+                idle = fill_fds(d)
+                self.assertGreater(len(idle), 5)
+                # Free one fd and take it with the client that asks.
+                idle.pop().close()
+                c = wait_for(lambda: (lambda k: k if ping_ok(k) else k.close())(
+                    d.client(timeout=10)), what="a connection after one closed")
+                msg = c.call("improve", {"idea": IDEA})
+                c.close()
+                self.assertIn("error", msg, msg)
+                e = msg["error"]
+                self.assertNotIn("ollama serve", e["message"])
+                self.assertIn("too many open files", e["message"])
+                self.assertIn("limit is %d" % FD_LIMIT, e["message"])
+                self.assertEqual(e["code"], -32005, e)
+                self.assertEqual(e["data"]["kind"], "overloaded", e)
+                self.assertEqual(e["data"]["open_files_limit"], FD_LIMIT, e)
+                self.assertEqual(fake.stats()["requests"], 0)
+                for k in idle:
+                    k.close()
+                # The daemon keeps serving once the connections are gone.
+                def answered():
+                    c = d.client(timeout=30)
+                    try:
+                        m = c.call("improve", {"idea": IDEA})
+                    finally:
+                        c.close()
+                    return m if "error" not in m else None
+                m = wait_for(answered, timeout=10, what="an improve after the idle clients left")
+                self.assertEqual(m["result"]["improved_prompt"], DEFAULT_RESULT["improved_prompt"])
+                self.assertIn("too many open files", d.log())
+
+    def test_ip_literal_url(self):
+        self.check(lambda fake: fake.url)
+
+    def test_host_name_url(self):
+        """localhost goes through the resolver first, which needs fds too."""
+        self.check(lambda fake: fake.url.replace("127.0.0.1", "localhost"))
+
+
 if __name__ == "__main__":
     unittest.main()
