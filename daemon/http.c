@@ -11,7 +11,9 @@
  *    a cancel that arrives then only marks the request dead, and the sweep
  *    after curl returns does the removal;
  *  - http_close closes every uv handle and frees memory only in the close
- *    callbacks, so the caller's last loop run finishes the job.
+ *    callbacks, so the caller's last loop run finishes the job;
+ *  - curl's sockets are opened by http_opensocket_cb, which keeps socket()'s
+ *    errno: curl would report running out of fds as "couldn't connect".
  *
  * New transfers reach curl at most HTTP_STARTS_PER_TICK per loop iteration
  * (the rest wait in line from h->wait_head): curl opens the connection of
