@@ -47,6 +47,7 @@ DAEMON_MODULES = \
 	daemon/builtin.c \
 	daemon/http.c daemon/llm.c daemon/llm_provider.c daemon/llm_ollama.c daemon/llm_openai.c \
 	daemon/llm_anthropic.c daemon/llm_gemini.c daemon/llm_template.c daemon/llm_target.c \
+	daemon/llm_delta.c \
 	daemon/methods_improve.c daemon/fewshot.c \
 	daemon/migrate.c daemon/store.c daemon/store_read.c daemon/store_file.c daemon/store_backup.c \
 	daemon/methods_history.c

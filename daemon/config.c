@@ -65,6 +65,7 @@ static const struct key keys[] = {
      LIMIT_REQUEST_BYTES_MAX, 0},
     {"MAX_CONCURRENT_REQUESTS", T_LONG, OFF(max_concurrent_requests), "8", 1, 1024, 0},
     {"MAX_QUEUED_REQUESTS", T_LONG, OFF(max_queued_requests), "256", 0, 100000, 0},
+    {"MAX_QUEUE_WAIT_MS", T_LONG, OFF(max_queue_wait_ms), "60000", 100, 3600000, 0},
     {"LOG_LEVEL", T_LOGLEVEL, OFF(log_level), "info", 0, 0, 0},
     {"PROMPTD_TEST_CIRCUIT_PAUSE_MS", T_LONG, OFF(test_circuit_pause_ms), "0", 0, 86400000, 0},
     {"PROMPTD_TEST_MAX_PAGE_COUNT", T_LONG, OFF(test_max_page_count), "0", 0, 2147483647,

@@ -41,6 +41,7 @@ struct config {
     long max_request_bytes;       /* MAX_REQUEST_BYTES */
     long max_concurrent_requests; /* MAX_CONCURRENT_REQUESTS (upstream) */
     long max_queued_requests;     /* MAX_QUEUED_REQUESTS */
+    long max_queue_wait_ms;       /* MAX_QUEUE_WAIT_MS: longest wait for a slot */
     int log_level;                /* LOG_LEVEL, an enum log_level */
     /* Test-only knobs (documented as such; not for production use). */
     long test_circuit_pause_ms; /* PROMPTD_TEST_CIRCUIT_PAUSE_MS; 0: 5 minutes */

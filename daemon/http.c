@@ -11,7 +11,9 @@
  *    a cancel that arrives then only marks the request dead, and the sweep
  *    after curl returns does the removal;
  *  - http_close closes every uv handle and frees memory only in the close
- *    callbacks, so the caller's last loop run finishes the job.
+ *    callbacks, so the caller's last loop run finishes the job;
+ *  - curl's sockets are opened by http_opensocket_cb, which keeps socket()'s
+ *    errno: curl would report running out of fds as "couldn't connect".
  *
  * New transfers reach curl at most HTTP_STARTS_PER_TICK per loop iteration
  * (the rest wait in line from h->wait_head): curl opens the connection of
@@ -24,10 +26,14 @@
 #include "http.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -58,11 +64,14 @@ struct http_req {
     http_data_fn on_data;
     http_done_fn on_done;
     void *arg;
+    long first_byte_timeout_ms;
     long deadline_ms;
     size_t max_bytes;
     size_t body_bytes;
     uint64_t started_ns;
     double first_byte_ms;
+    bool sent;                /* the request went out on a connection: first-byte clock runs */
+    int socket_errno;         /* why our socket() failed, 0 when it did not */
     enum http_outcome forced; /* set by our own timers and limits; HTTP_DONE: none */
     bool attached;            /* the easy handle is in the multi handle */
     bool waiting;             /* started, in line from h->wait_head for its turn to reach curl */
@@ -322,6 +331,29 @@ static bool http_code_is_unreachable(CURLcode code) {
     }
 }
 
+static bool http_errno_is_fd_shortage(long e) {
+    return e == EMFILE || e == ENFILE;
+}
+
+/* Whether a transfer that got nothing failed for want of a file
+ * descriptor: our socket() said so, or curl's last system error did, or,
+ * when the failure came from elsewhere (the resolver's thread needs fds
+ * too, and curl then reports a failed lookup), opening one now fails. */
+static int http_fd_shortage(const struct http_req *req) {
+    long e = req->socket_errno;
+    if (!http_errno_is_fd_shortage(e) &&
+        curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &e) != CURLE_OK)
+        e = 0;
+    if (http_errno_is_fd_shortage(e))
+        return (int)e;
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    return http_errno_is_fd_shortage(errno) ? errno : 0;
+}
+
 static void http_fill_result(struct http_req *req, CURLcode code, struct http_result *res) {
     memset(res, 0, sizeof *res);
     res->retry_after_s = -1;
@@ -341,6 +373,9 @@ static void http_fill_result(struct http_req *req, CURLcode code, struct http_re
     } else {
         res->outcome = HTTP_BROKEN;
     }
+    if ((res->outcome == HTTP_UNREACHABLE || res->outcome == HTTP_BROKEN) && res->status == 0 &&
+        req->body_bytes == 0)
+        res->fd_errno = http_fd_shortage(req);
     res->error = req->errbuf[0] ? req->errbuf : curl_easy_strerror(code);
     switch (res->outcome) {
     case HTTP_FIRST_BYTE_TIMEOUT:
@@ -419,6 +454,35 @@ static void http_req_first_byte(struct http_req *req) {
         uv_timer_start(&req->timer, http_req_timer_cb, (uint64_t)req->deadline_ms, 0);
 }
 
+/* CURLOPT_PREREQFUNCTION: curl has a connection (new or reused) and is
+ * about to send the request. The first-byte clock starts here, not at
+ * http_start: the wait for a turn to reach curl, the name lookup and the
+ * connect are not the backend's answer time (curl's connect timeout bounds
+ * them). A request curl sends again on a fresh connection keeps its
+ * clock. */
+static int http_prereq_cb(void *userp, char *conn_primary_ip, char *conn_local_ip,
+                          int conn_primary_port, int conn_local_port) {
+    struct http_req *req = userp;
+    if (req->dead || req->sent)
+        return CURL_PREREQFUNC_OK;
+    req->sent = true;
+    if (req->first_byte_ms < 0 && req->first_byte_timeout_ms > 0)
+        uv_timer_start(&req->timer, http_req_timer_cb, (uint64_t)req->first_byte_timeout_ms, 0);
+    return CURL_PREREQFUNC_OK;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: curl's own socket() call, plus the reason
+ * when it fails, so fd exhaustion is not reported as "connection refused".
+ * Close-on-exec: no child process is to inherit a backend connection. */
+static curl_socket_t http_opensocket_cb(void *userp, curlsocktype purpose,
+                                        struct curl_sockaddr *addr) {
+    struct http_req *req = userp;
+    curl_socket_t fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd == CURL_SOCKET_BAD)
+        req->socket_errno = errno;
+    return fd;
+}
+
 static size_t http_header_cb(char *data, size_t size, size_t nitems, void *userp) {
     struct http_req *req = userp;
     if (req->dead)
@@ -481,6 +545,10 @@ static int http_req_setup(struct http_req *req, const struct http_request *r) {
     HTTP_SETOPT(e, CURLOPT_WRITEDATA, req);
     HTTP_SETOPT(e, CURLOPT_HEADERFUNCTION, http_header_cb);
     HTTP_SETOPT(e, CURLOPT_HEADERDATA, req);
+    HTTP_SETOPT(e, CURLOPT_PREREQFUNCTION, http_prereq_cb);
+    HTTP_SETOPT(e, CURLOPT_PREREQDATA, req);
+    HTTP_SETOPT(e, CURLOPT_OPENSOCKETFUNCTION, http_opensocket_cb);
+    HTTP_SETOPT(e, CURLOPT_OPENSOCKETDATA, req);
     HTTP_SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS,
                 r->connect_timeout_ms > 0 ? r->connect_timeout_ms
                                           : HTTP_DEFAULT_CONNECT_TIMEOUT_MS);
@@ -508,6 +576,7 @@ static struct http_req *http_req_alloc(struct http *h, const struct http_request
     req->on_data = r->on_data;
     req->on_done = r->on_done;
     req->arg = r->arg;
+    req->first_byte_timeout_ms = r->first_byte_timeout_ms;
     req->deadline_ms = r->deadline_ms;
     req->max_bytes = r->max_response_bytes;
     req->first_byte_ms = -1;
@@ -648,8 +717,6 @@ struct http_req *http_start(struct http *h, const struct http_request *r, char *
     /* The next iteration refills the starts and takes the waiting ones. */
     uv_idle_start(&h->pacer, http_pacer_cb);
     http_req_link(req);
-    if (r->first_byte_timeout_ms > 0)
-        uv_timer_start(&req->timer, http_req_timer_cb, (uint64_t)r->first_byte_timeout_ms, 0);
     return req;
 }
 

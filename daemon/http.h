@@ -6,13 +6,16 @@
  *
  * Each transfer has two clocks of its own besides curl's connect timeout:
  * the wait for the first response byte (a cold model load can take
- * minutes) and, once bytes flow, the deadline for the whole answer. Either
+ * minutes), from the moment the request is sent on a connection, and,
+ * once bytes flow, the deadline for the whole answer. Either
  * ending the transfer is reported as its own outcome so the engine can map
  * it to -32001 with the right sentence.
  *
  * A burst of new transfers reaches curl a few per loop iteration (their
  * connects would otherwise run back to back in one iteration, and the loop
- * would answer nobody meanwhile); their clocks start at http_start.
+ * would answer nobody meanwhile). Neither that wait (a few loop
+ * iterations) nor the connect (curl's connect timeout bounds it) counts
+ * towards the first-byte clock.
  *
  * The module knows nothing of providers or JSON: it moves bytes. */
 #ifndef PROMPTD_HTTP_H
@@ -43,6 +46,7 @@ struct http_result {
     long retry_after_s;   /* Retry-After in seconds, -1 when absent */
     const char *error;    /* curl's description when outcome != HTTP_DONE; borrowed */
     bool refused;         /* HTTP_UNREACHABLE because nothing listens there */
+    int fd_errno;         /* EMFILE or ENFILE: it failed for want of a file descriptor; else 0 */
     size_t body_bytes;    /* body bytes received */
     double first_byte_ms; /* from start to the first response byte, -1 when none */
 };
@@ -63,7 +67,7 @@ struct http_request {
     const char *body;           /* POST body; copied */
     size_t body_len;
     long connect_timeout_ms;    /* 0: 10 s */
-    long first_byte_timeout_ms; /* 0: none */
+    long first_byte_timeout_ms; /* from the request's send; 0: none */
     long deadline_ms;           /* after the first byte; 0: none */
     size_t max_response_bytes;  /* 0: none */
     http_data_fn on_data;

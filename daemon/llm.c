@@ -2,11 +2,13 @@
  * llm_request per improve/models call, alive from llm_improve until its
  * on_done returns or it is cancelled.
  *
- * A request's life: QUEUED (waiting for an upstream slot) -> RUNNING (an
+ * A request's life: QUEUED (waiting for an upstream slot, at most
+ * MAX_QUEUE_WAIT_MS on its timer) -> RUNNING (an
  * HTTP exchange in flight) -> possibly WAITING (backoff before its one
  * retry) -> RUNNING -> FINISHING (outcome ready, delivered from a 0 ms
  * timer when it was decided inside llm_improve) -> freed. Each request owns
- * one uv_timer_t used for the backoff and the deferred delivery; the
+ * one uv_timer_t used for the queue wait, the backoff and the deferred
+ * delivery (never two at once); the
  * request's memory is freed in that timer's close callback, so a callback
  * that is already queued can never reach freed memory.
  *
@@ -15,10 +17,12 @@
  * parser, its reply buffers and its outcome. */
 #include "llm.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "builtin.h"
@@ -26,6 +30,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "json_field_stream.h"
+#include "llm_delta.h"
 #include "llm_provider.h"
 #include "llm_target.h"
 #include "llm_template.h"
@@ -63,18 +68,20 @@ struct llm_request {
     long num_ctx, first_byte_timeout_ms, max_latency_ms;
     bool stream;
     uint64_t received_ms;
+    uint64_t queued_ms;        /* when it last joined the queue */
     struct http_req *hreq;     /* borrowed while RUNNING */
     struct llm_parser *parser; /* owned, per attempt */
     struct llm_reply reply;    /* owned buffers */
     struct llm_buf body;       /* owned; a model list, or a non-2xx body (bounded) */
     long http_status;
     struct json_field_stream *jfs; /* owned when streaming */
+    struct llm_delta_trim trim;    /* owns what it holds back; between jfs and on_delta */
     size_t deltas;                 /* delta bytes passed on */
     struct llm_buf streamed;       /* owned; the delta text passed on */
     int retries;
     bool no_think;
     bool holds_slot;
-    uv_timer_t timer; /* backoff and deferred delivery; its close frees the request */
+    uv_timer_t timer; /* queue wait, backoff, deferred delivery; its close frees the request */
     /* The outcome, filled by llm_fail / llm_succeed. */
     struct llm_outcome out;
     char message[768];
@@ -177,6 +184,7 @@ static void llm_request_free(struct llm_request *r) {
     llm_reply_clear(&r->reply);
     llm_buf_free(&r->body);
     json_field_stream_free(r->jfs);
+    llm_delta_trim_clear(&r->trim);
     llm_buf_free(&r->streamed);
     free(r->detail);
     result_clear(&r->result);
@@ -284,6 +292,7 @@ static int llm_reset_attempt(struct llm_request *r) {
     if (r->jfs) {
         /* It may have read part of the failed answer's text. */
         json_field_stream_free(r->jfs);
+        llm_delta_trim_clear(&r->trim);
         r->jfs = json_field_stream_new(RESULT_STREAM_FIELD, llm_on_jfs, r);
         if (!r->jfs)
             return -1;
@@ -346,12 +355,19 @@ static void llm_finish_soon(struct llm_request *r) {
 
 /* ---- one HTTP exchange ---- */
 
-static int llm_on_jfs(void *user, const char *text, size_t len) {
-    struct llm_request *r = user;
+static void llm_emit_delta(void *arg, const char *text, size_t len) {
+    struct llm_request *r = arg;
     r->deltas += len;
     llm_buf_append(&r->streamed, NULL, text, len); /* a preview: no failure if it cannot grow */
     if (r->on_delta)
         r->on_delta(r->arg, text, len);
+}
+
+/* The field's text as it is decoded, trimmed as result.c trims the final
+ * improved_prompt, so the deltas add up to it. */
+static int llm_on_jfs(void *user, const char *text, size_t len) {
+    struct llm_request *r = user;
+    llm_delta_trim_feed(&r->trim, text, len, llm_emit_delta, r);
     return 0;
 }
 
@@ -471,8 +487,48 @@ static void llm_unreachable(struct llm_request *r, const struct http_result *res
                  url, res->error);
 }
 
+/* The process's open-files limit (soft RLIMIT_NOFILE); -1 when unknown
+ * or unlimited. */
+static long llm_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return -1;
+    return (long)rl.rlim_cur;
+}
+
+/* promptd could not open a socket: its own shortage, not the backend's
+ * absence, so -32005 (try again once connections close), never the
+ * "start the backend" advice. Logged, since only the operator can raise
+ * the limit. */
+static void llm_out_of_fds(struct llm_request *r, int fd_errno) {
+    const char *label = r->t.prov->label;
+    long limit = llm_fd_limit();
+    r->out.fd_limit = limit;
+    if (fd_errno == ENFILE)
+        llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+                 "The system has too many open files (ENFILE), so promptd could not connect to "
+                 "%s: close some programs or raise the system's limit (fs.file-max)",
+                 label);
+    else if (limit > 0)
+        llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+                 "promptd has too many open files (its limit is %ld, RLIMIT_NOFILE), so it could "
+                 "not connect to %s: close idle connections to promptd or raise the limit "
+                 "(ulimit -n, or LimitNOFILE= in the systemd unit)",
+                 limit, label);
+    else
+        llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+                 "promptd has too many open files, so it could not connect to %s: close idle "
+                 "connections to promptd or raise its open-files limit",
+                 label);
+    llm_record_error(r->e, r->t.name, r->message);
+}
+
 static void llm_transport_error(struct llm_request *r, const struct http_result *res) {
     const char *label = r->t.prov->label;
+    if (res->fd_errno) {
+        llm_out_of_fds(r, res->fd_errno);
+        return;
+    }
     switch (res->outcome) {
     case HTTP_UNREACHABLE:
         llm_unreachable(r, res);
@@ -688,6 +744,7 @@ static void llm_pump(struct llm *e) {
     while (e->qhead && e->n_running < llm_max_running(e) && !e->closing) {
         struct llm_request *r = e->qhead;
         llm_queue_remove(r);
+        uv_timer_stop(&r->timer); /* its queue wait is over */
         r->holds_slot = true;
         e->n_running++;
         llm_attempt(r);
@@ -696,6 +753,24 @@ static void llm_pump(struct llm *e) {
 
 static void llm_pump_cb(uv_timer_t *t) {
     llm_pump(t->data);
+}
+
+/* MAX_QUEUE_WAIT_MS passed with no slot free: the backend was never asked,
+ * so this is promptd's overload (-32005), not a backend timeout. */
+static void llm_queue_wait_cb(uv_timer_t *t) {
+    struct llm_request *r = t->data;
+    if (r->state != LR_QUEUED)
+        return;
+    llm_queue_remove(r);
+    long waited = (long)(daemon_now_ms() - r->queued_ms);
+    r->out.waited_ms = waited > 0 ? waited : 1;
+    llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+             "promptd is overloaded: this request waited %ld ms for a free upstream slot "
+             "(MAX_CONCURRENT_REQUESTS=%zu, all busy; MAX_QUEUE_WAIT_MS=%ld), so %s was never "
+             "asked; try again shortly or raise MAX_CONCURRENT_REQUESTS",
+             r->out.waited_ms, llm_max_running(r->e), llm_cfg(r->e)->max_queue_wait_ms,
+             r->t.prov->label);
+    llm_finish(r);
 }
 
 /* Takes a slot now, or waits in line, or refuses (-32005). */
@@ -717,6 +792,8 @@ static void llm_admit(struct llm_request *r) {
         return;
     }
     r->state = LR_QUEUED;
+    r->queued_ms = daemon_now_ms();
+    uv_timer_start(&r->timer, llm_queue_wait_cb, (uint64_t)llm_cfg(e)->max_queue_wait_ms, 0);
     r->qprev = e->qtail;
     if (e->qtail)
         e->qtail->qnext = r;

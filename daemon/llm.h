@@ -2,6 +2,7 @@
  * MAX_CONCURRENT_REQUESTS go upstream at once (FIFO, at most
  * MAX_QUEUED_REQUESTS waiting, then -32005), runs one HTTP exchange per
  * request through http.c, retries once on 429/502/503 within the deadline,
+ * refuses (-32005) a request that waited MAX_QUEUE_WAIT_MS for a slot,
  * maps every failure to a protocol error with a sentence a person can act
  * on, and falls back to the builtin provider when LLM_FALLBACK_PROVIDER
  * says so. It knows nothing of connections or JSON-RPC: methods_improve.c
@@ -43,6 +44,8 @@ struct llm_outcome {
     const char *kind;    /* data.kind for an error */
     const char *message; /* a sentence a person can act on, for an error */
     long http_status;    /* data.http_status for -32002; 0 when none */
+    long waited_ms;      /* data.waited_ms for -32005 after MAX_QUEUE_WAIT_MS; 0 when none */
+    long fd_limit;       /* data.open_files_limit for -32005 out of fds; 0 when none */
     const char *detail;  /* data.detail (backend message / model output); may be NULL */
     bool truncated;      /* the model hit its output limit */
     const struct improve_result *result; /* improve success */

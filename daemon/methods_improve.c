@@ -145,6 +145,10 @@ static json_t *improve_error_data(const struct llm_outcome *out) {
         json_object_set_new(data, "provider", json_string(out->provider));
     if (out->http_status)
         json_object_set_new(data, "http_status", json_integer(out->http_status));
+    if (out->waited_ms)
+        json_object_set_new(data, "waited_ms", json_integer(out->waited_ms));
+    if (out->fd_limit > 0)
+        json_object_set_new(data, "open_files_limit", json_integer(out->fd_limit));
     if (out->detail)
         json_object_set_new(data, "detail", json_string(out->detail));
     if (out->truncated)
