@@ -16,10 +16,12 @@
 #include "server.h"
 
 /* answer_guess of a new connection: nothing is known of its answers yet,
- * so at most four calls are started before the first is answered (a
- * history.get of a big row is a few MiB). Small answers halve the guess
+ * so at most 16 calls are started before the first is answered: enough
+ * for a client's few improves and their cancel to be read at once, few
+ * enough that 16 answers of a few MiB (a history.get of a big row) stay
+ * far under LIMIT_CONN_OUTPUT_HARD_BYTES. Small answers halve the guess
  * call by call, so a pipelining client is soon at LIMIT_CONN_IN_FLIGHT. */
-#define CONN_FIRST_ANSWER_GUESS (LIMIT_CONN_OUTPUT_BYTES / 4)
+#define CONN_FIRST_ANSWER_GUESS (LIMIT_CONN_OUTPUT_BYTES / 16)
 
 struct write_req {
     uv_write_t req;

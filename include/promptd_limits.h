@@ -25,7 +25,7 @@
  * beyond this closes the connection (counted in health as
  * requests.output_limit_disconnections): a client that never reads must
  * not hold the daemon's memory. Far above what a client that reads at all
- * reaches (four calls' answers of a few MiB each). */
+ * reaches (16 calls' answers of a few MiB each, conn.c). */
 #define LIMIT_CONN_OUTPUT_HARD_BYTES (64 * 1024 * 1024)
 
 /* A string request id, in bytes. Every answer and every improve.delta

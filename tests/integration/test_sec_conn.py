@@ -150,6 +150,20 @@ class OutputBoundTest(FakeBackedTest):
             c.close()
         self.assertEqual(self.requests_counters().get("output_limit_disconnections", 0), 0)
 
+    def test_slow_requests_in_flight_do_not_hold_back_a_cancel(self):
+        # The pause for answers expected from requests in flight must not
+        # stop a fresh connection's few improves from being cancelled.
+        self.fake.configure(delay_s=30)
+        c = self.d.client(timeout=20)
+        try:
+            ids = [c.request("improve", {"idea": IDEA, "record": False}) for _ in range(8)]
+            self.fake.wait_requests(8, 20)
+            self.assertEqual(c.result("cancel", {"request_id": ids[0]}), {"cancelled": True})
+            self.assertEqual(c.response(ids[0])["error"]["code"], -32800)
+        finally:
+            c.close()
+        wait_for(lambda: self.in_flight() == 0, 20, what="the improves cancelled")
+
     def test_string_id_one_byte_below_and_above_the_limit(self):
         c = self.d.client()
         try:
