@@ -148,7 +148,7 @@ class OutputBoundTest(FakeBackedTest):
             self.assertEqual(seen, set(range(PIPELINED)))
         finally:
             c.close()
-        self.assertEqual(self.requests_counters().get("output_limit_disconnections", 0), 0)
+        self.assertEqual(self.requests_counters()["output_limit_disconnections"], 0)
 
     def test_slow_requests_in_flight_do_not_hold_back_a_cancel(self):
         # The pause for answers expected from requests in flight must not
