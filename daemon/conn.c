@@ -1,6 +1,8 @@
 #include "conn.h"
 
 #include <jansson.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,6 +14,14 @@
 #include "protocol.h"
 #include "rpc.h"
 #include "server.h"
+
+/* answer_guess of a new connection: nothing is known of its answers yet,
+ * so at most 16 calls are started before the first is answered: enough
+ * for a client's few improves and their cancel to be read at once, few
+ * enough that 16 answers of a few MiB (a history.get of a big row) stay
+ * far under LIMIT_CONN_OUTPUT_HARD_BYTES. Small answers halve the guess
+ * call by call, so a pipelining client is soon at LIMIT_CONN_IN_FLIGHT. */
+#define CONN_FIRST_ANSWER_GUESS (LIMIT_CONN_OUTPUT_BYTES / 16)
 
 struct write_req {
     uv_write_t req;
@@ -48,6 +58,10 @@ void conn_close(struct conn *c) {
     uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
 }
 
+bool conn_is_open(const struct conn *c) {
+    return !c->closing && !c->overflowed;
+}
+
 void conn_stop_reading(struct conn *c) {
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->pipe);
@@ -55,8 +69,35 @@ void conn_stop_reading(struct conn *c) {
     }
 }
 
+/* The queue once the calls in flight have answered, as far as can be told. */
+static uint64_t conn_expected_output(const struct conn *c) {
+    return (uint64_t)c->out_bytes + (uint64_t)c->n_calls * c->answer_guess;
+}
+
+/* Whether the output (queued and expected) is at or over limit. A single
+ * call is always allowed, however big its answers: it is the only way on. */
+static bool conn_output_over(const struct conn *c, uint64_t limit) {
+    return c->out_bytes >= limit || (c->n_calls > 0 && conn_expected_output(c) >= limit);
+}
+
 static bool conn_must_pause(const struct conn *c) {
-    return c->out_bytes >= LIMIT_CONN_OUTPUT_BYTES || c->n_calls >= LIMIT_CONN_IN_FLIGHT;
+    return conn_output_over(c, LIMIT_CONN_OUTPUT_BYTES) || c->n_calls >= LIMIT_CONN_IN_FLIGHT;
+}
+
+/* A message would take the queue past the hard ceiling: the client does not
+ * read while answers keep coming. conn_send runs inside rpc_finish and the
+ * callers' own callbacks, where cancelling calls is not safe: the server
+ * closes the connection on its next loop iteration. */
+static void conn_overflow(struct conn *c) {
+    if (c->overflowed)
+        return;
+    c->overflowed = true;
+    c->d->requests.output_limit_disconnections++;
+    log_warn("closing a client that does not read its answers: %zu bytes wait for it and "
+             "more keep coming (LIMIT_CONN_OUTPUT_HARD_BYTES is %d MiB)",
+             c->out_bytes, LIMIT_CONN_OUTPUT_HARD_BYTES / (1024 * 1024));
+    conn_stop_reading(c);
+    server_close_later(c->srv);
 }
 
 static void conn_write_cb(uv_write_t *req, int status) {
@@ -77,8 +118,14 @@ static void conn_write_cb(uv_write_t *req, int status) {
 }
 
 void conn_send(struct conn *c, char *text, size_t len) {
-    if (c->closing) {
+    if (!conn_is_open(c)) {
         free(text);
+        return;
+    }
+    if (c->out_bytes >= LIMIT_CONN_OUTPUT_BYTES &&
+        (uint64_t)c->out_bytes + len + 1 > LIMIT_CONN_OUTPUT_HARD_BYTES) {
+        free(text);
+        conn_overflow(c);
         return;
     }
     struct write_req *w = malloc(sizeof *w);
@@ -214,7 +261,7 @@ static bool conn_done_with_input(const struct conn *c) {
 static void conn_process_input(struct conn *c) {
     /* A call answered synchronously may try to resume input while this
      * loop is still framing the same buffer. */
-    if (c->processing)
+    if (c->processing || c->in_len == 0)
         return;
     conn_ref(c); /* dispatching may close the connection */
     size_t used = conn_dispatch(c, c->in, c->in_len);
@@ -231,13 +278,61 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     *buf = server_read_buffer(c->srv);
 }
 
+/* Whether the client has closed its socket entirely (not only its sending
+ * side): then nobody reads the answers. POLLHUP says so on Linux; where a
+ * system does not tell, the first answer written fails and closes. */
+static bool conn_peer_gone(struct conn *c) {
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
+        return true;
+    struct pollfd p = {.fd = fd, .events = 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/* Half-closed and nothing left to do: every request read was answered and
+ * every answer written. */
+static void conn_close_if_done(struct conn *c) {
+    if (c->eof && !c->closing && !c->processing && c->n_calls == 0 && c->out_bytes == 0 &&
+        c->in_len == 0)
+        conn_close(c);
+}
+
+/* EOF: the client shut its sending side (shutdown(SHUT_WR), as
+ * `printf ... | socat - UNIX-CONNECT:...` does) or closed the socket. A
+ * half-close means "no more requests": what was sent is served, every
+ * answer is written, then the connection closes. A client that is gone
+ * altogether cancels its calls, now or when the server's check sees it. */
+static void conn_on_eof(struct conn *c) {
+    conn_stop_reading(c);
+    if (conn_peer_gone(c)) {
+        conn_close(c);
+        return;
+    }
+    c->eof = true;
+    /* A last request without its newline is still a request. */
+    if (c->in_len > 0 && conn_keep(c, "\n", 1) != 0) {
+        log_error("out of memory buffering a client's request; closing it");
+        conn_close(c);
+        return;
+    }
+    conn_ref(c);
+    conn_process_input(c);
+    conn_close_if_done(c);
+    if (conn_is_open(c) && !c->close_after_flush)
+        server_watch_hangups(c->srv);
+    conn_unref(c);
+}
+
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     struct conn *c = s->data;
     if (nread == 0)
         return; /* EAGAIN: not EOF */
+    if (nread == UV_EOF) {
+        conn_on_eof(c);
+        return;
+    }
     if (nread < 0) {
-        if (nread != UV_EOF)
-            log_debug("client read failed: %s", uv_strerror((int)nread));
+        log_debug("client read failed: %s", uv_strerror((int)nread));
         conn_close(c);
         return;
     }
@@ -267,7 +362,7 @@ nomem:
 }
 
 static void conn_start_reading(struct conn *c) {
-    if (c->reading || c->closing || c->close_after_flush || c->d->stopping)
+    if (c->reading || !conn_is_open(c) || c->eof || c->close_after_flush || c->d->stopping)
         return;
     int rc = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc_cb, conn_read_cb);
     if (rc < 0) {
@@ -279,14 +374,32 @@ static void conn_start_reading(struct conn *c) {
 }
 
 void conn_maybe_resume(struct conn *c) {
-    if (c->reading || c->closing || c->close_after_flush || c->d->stopping)
+    if (c->reading || !conn_is_open(c) || c->close_after_flush || c->d->stopping)
         return;
     /* Resume at half the limits so a client at the edge does not flap. */
-    if (c->out_bytes > LIMIT_CONN_OUTPUT_BYTES / 2 || c->n_calls > LIMIT_CONN_IN_FLIGHT / 2)
+    if (conn_output_over(c, LIMIT_CONN_OUTPUT_BYTES / 2 + 1) ||
+        c->n_calls > LIMIT_CONN_IN_FLIGHT / 2)
         return;
     conn_process_input(c);
-    if (!c->closing && !c->close_after_flush && !conn_must_pause(c))
+    if (c->eof)
+        conn_close_if_done(c);
+    else if (conn_is_open(c) && !c->close_after_flush && !conn_must_pause(c))
         conn_start_reading(c);
+}
+
+void conn_call_done(struct conn *c, size_t bytes) {
+    c->answer_guess = bytes > c->answer_guess / 2 ? bytes : c->answer_guess / 2;
+    conn_maybe_resume(c);
+}
+
+bool conn_check_hangup(struct conn *c) {
+    if (!c->eof || !conn_is_open(c))
+        return false;
+    if (!conn_peer_gone(c))
+        return true;
+    log_debug("a half-closed client went away; cancelling its requests");
+    conn_close(c);
+    return false;
 }
 
 static bool conn_peer_is_us(struct conn *c) {
@@ -309,6 +422,7 @@ static bool conn_peer_is_us(struct conn *c) {
 }
 
 void conn_start(struct conn *c) {
+    c->answer_guess = CONN_FIRST_ANSWER_GUESS;
     if (!conn_peer_is_us(c)) {
         log_warn("refused a client running as another user");
         conn_close(c);

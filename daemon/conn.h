@@ -21,9 +21,15 @@ struct conn {
     bool reading;           /* uv_read_start active */
     bool close_after_flush; /* too_large: close once the error is written */
     bool processing;        /* inside conn_process_input: no re-entry */
+    bool eof;               /* the client half-closed: no more requests, answers still go out */
+    bool overflowed;        /* past LIMIT_CONN_OUTPUT_HARD_BYTES: closed at the next safe point */
     char *in;               /* owned; bytes read, not yet dispatched; NULL when none */
     size_t in_len, in_cap;
-    size_t out_bytes;       /* response bytes queued, not yet written */
+    size_t out_bytes; /* response bytes queued, not yet written */
+    /* What one call is expected to write (its notifications and answer):
+     * the largest a recent call wrote, halved by each smaller one. The
+     * calls in flight will queue about n_calls * answer_guess more. */
+    size_t answer_guess;
     struct rpc_call *calls; /* in-flight calls (rpc.c owns the list) */
     size_t n_calls;
     struct conn *prev, *next; /* the server's list of open connections */
@@ -40,11 +46,23 @@ void conn_send(struct conn *c, char *text, size_t len);
  * and frees it once the handle is closed and the last call is finished. */
 void conn_close(struct conn *c);
 
+/* True while answers and notifications can still reach the client. */
+bool conn_is_open(const struct conn *c);
+
 void conn_ref(struct conn *c);
 void conn_unref(struct conn *c);
 
 /* Rechecks backpressure after a call finished or output drained. */
 void conn_maybe_resume(struct conn *c);
+
+/* A call of c was finished after writing bytes in all (notifications and
+ * answer): updates answer_guess, then rechecks backpressure. */
+void conn_call_done(struct conn *c, size_t bytes);
+
+/* The client may have closed its socket entirely after a half-close; if
+ * so, closes the connection (cancelling its calls). Called by the server's
+ * periodic check; returns true while c stays half-closed and open. */
+bool conn_check_hangup(struct conn *c);
 
 /* Stops reading new requests (daemon shutdown). */
 void conn_stop_reading(struct conn *c);

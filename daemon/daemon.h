@@ -22,6 +22,9 @@ struct daemon_counters {
     uint64_t in_flight; /* calls dispatched and not yet answered */
     uint64_t served;    /* answered with a result */
     uint64_t failed;    /* answered with an error */
+    /* clients closed for letting answers pile up past
+     * LIMIT_CONN_OUTPUT_HARD_BYTES unread */
+    uint64_t output_limit_disconnections;
 };
 
 struct daemon {

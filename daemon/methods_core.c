@@ -42,9 +42,10 @@ static void method_health(struct rpc_call *call, json_t *params) {
     bool degraded = db_status &&
                     (strcmp(db_status, "circuit_open") == 0 || strcmp(db_status, "unhealthy") == 0);
     /* The health call itself is in flight; do not count it. */
-    json_t *requests =
-        json_pack("{s:I, s:I, s:I}", "in_flight", (json_int_t)(d->requests.in_flight - 1), "served",
-                  (json_int_t)d->requests.served, "failed", (json_int_t)d->requests.failed);
+    json_t *requests = json_pack(
+        "{s:I, s:I, s:I, s:I}", "in_flight", (json_int_t)(d->requests.in_flight - 1), "served",
+        (json_int_t)d->requests.served, "failed", (json_int_t)d->requests.failed,
+        "output_limit_disconnections", (json_int_t)d->requests.output_limit_disconnections);
     rpc_reply(call, json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:o}", "status",
                               degraded ? "degraded" : "ok", "version", PROMPTD_VERSION, "uptime_s",
                               (json_int_t)((daemon_now_ms() - d->started_ms) / 1000), "socket",

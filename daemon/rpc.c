@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "log.h"
+#include "promptd_limits.h"
 #include "protocol.h"
 
 struct rpc_call {
@@ -18,6 +19,7 @@ struct rpc_call {
     json_t *id;        /* borrowed from request; NULL for a notification */
     json_t *params;    /* owned (a new empty object when absent) */
     uint64_t received_ms;
+    size_t sent_bytes; /* notifications sent so far, for conn's answer_guess */
     rpc_cancel_fn cancel_fn;
     void *cancel_arg;
     struct rpc_call *prev, *next; /* conn's in-flight list */
@@ -43,18 +45,20 @@ static rpc_method_fn rpc_find(const struct daemon *d, const char *name) {
     return NULL;
 }
 
-/* Sends a message object (stolen) on conn. */
-static void rpc_send(struct conn *conn, json_t *msg) {
+/* Sends a message object (stolen) on conn; returns its size in bytes. */
+static size_t rpc_send(struct conn *conn, json_t *msg) {
     if (!msg)
-        return;
+        return 0;
     /* 15 significant digits: 0.3 stays "0.3", not 0.29999999999999999. */
     char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(msg);
     if (!text) {
         log_error("cannot encode a response (out of memory?)");
-        return;
+        return 0;
     }
-    conn_send(conn, text, strlen(text));
+    size_t len = strlen(text);
+    conn_send(conn, text, len);
+    return len;
 }
 
 static json_t *rpc_error_object(int code, const char *kind, json_t *data, const char *message) {
@@ -104,15 +108,16 @@ static void rpc_finish(struct rpc_call *call, json_t *msg, bool ok) {
         d->requests.served++;
     else
         d->requests.failed++;
+    size_t sent = call->sent_bytes;
     if (call->id)
-        rpc_send(conn, msg);
+        sent += rpc_send(conn, msg);
     else
         json_decref(msg); /* notifications get no answer */
     rpc_unlink(call);
     json_decref(call->params);
     json_decref(call->request);
     free(call);
-    conn_maybe_resume(conn);
+    conn_call_done(conn, sent);
     conn_unref(conn);
 }
 
@@ -158,12 +163,12 @@ void rpc_reply_cancelled(struct rpc_call *call) {
 }
 
 void rpc_notify(struct rpc_call *call, const char *method, json_t *params) {
-    if (call->conn->closing) {
+    if (!conn_is_open(call->conn)) {
         json_decref(params);
         return;
     }
-    rpc_send(call->conn,
-             json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", method, "params", params));
+    call->sent_bytes += rpc_send(call->conn, json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0",
+                                                       "method", method, "params", params));
 }
 
 void rpc_call_set_cancel(struct rpc_call *call, rpc_cancel_fn fn, void *arg) {
@@ -220,7 +225,7 @@ uint64_t rpc_call_received_ms(const struct rpc_call *call) {
 }
 
 bool rpc_call_client_alive(const struct rpc_call *call) {
-    return !call->conn->closing;
+    return conn_is_open(call->conn);
 }
 
 static int rpc_reject(struct rpc_request *r, json_t *id, int code, const char *kind,
@@ -245,6 +250,15 @@ static int rpc_check_envelope(json_t *req, struct rpc_request *r) {
     if (id && !json_is_string(id) && !json_is_number(id) && !json_is_null(id))
         return rpc_reject(r, NULL, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
                           "id must be a number or a string");
+    /* Every answer and improve.delta repeats the id: keep it short. */
+    if (json_is_string(id) && json_string_length(id) > LIMIT_REQUEST_ID_BYTES) {
+        char message[160];
+        snprintf(message, sizeof message,
+                 "a string id may be at most %d bytes long (this one is %zu): use a number or a "
+                 "shorter string",
+                 LIMIT_REQUEST_ID_BYTES, json_string_length(id));
+        return rpc_reject(r, NULL, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST, message);
+    }
     json_t *version = json_object_get(req, "jsonrpc");
     if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0)
         return rpc_reject(r, id, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,

@@ -23,6 +23,10 @@
 /* After the grace period and the cancellations, how long answers may take
  * to reach clients that read slowly. */
 #define SHUTDOWN_FLUSH_MS 1000
+/* How often to look whether a half-closed client has closed its socket
+ * entirely (socat, for one, does 0.5 s after its input ends): its calls
+ * are then cancelled instead of running on for nobody. */
+#define CONN_HANGUP_CHECK_MS 200
 
 struct server {
     struct daemon *d;      /* borrowed */
@@ -35,6 +39,8 @@ struct server {
     size_t n_conns;
     uint64_t accept_errors; /* refused accepts (fd exhaustion), for the log's rate limit */
     uv_timer_t shutdown_timer;
+    uv_idle_t closer;        /* runs server_close_overflowed once, when asked */
+    uv_timer_t hangup_timer; /* runs while some connection is half-closed */
     uint64_t shutdown_started_ms;
     bool cancelled_leftovers;
     void (*shutdown_done)(struct daemon *d);
@@ -59,6 +65,40 @@ void server_conn_closed(struct server *srv, struct conn *c) {
     if (c->next)
         c->next->prev = c->prev;
     srv->n_conns--;
+}
+
+static void server_close_overflowed(uv_idle_t *idle) {
+    struct server *srv = idle->data;
+    uv_idle_stop(idle);
+    struct conn *next;
+    for (struct conn *c = srv->conns; c; c = next) {
+        next = c->next;
+        if (c->overflowed)
+            conn_close(c);
+    }
+}
+
+void server_close_later(struct server *srv) {
+    (void)uv_idle_start(&srv->closer, server_close_overflowed); /* fails only without a callback */
+}
+
+static void server_check_hangups(uv_timer_t *t) {
+    struct server *srv = t->data;
+    bool any = false;
+    struct conn *next;
+    for (struct conn *c = srv->conns; c; c = next) {
+        next = c->next;
+        any |= conn_check_hangup(c);
+    }
+    if (!any)
+        uv_timer_stop(t);
+}
+
+void server_watch_hangups(struct server *srv) {
+    /* uv_timer_start fails only on a closing handle: then the loop is ending. */
+    if (!uv_is_active((uv_handle_t *)&srv->hangup_timer))
+        (void)uv_timer_start(&srv->hangup_timer, server_check_hangups, CONN_HANGUP_CHECK_MS,
+                             CONN_HANGUP_CHECK_MS);
 }
 
 static void server_free_unaccepted(uv_handle_t *h) {
@@ -182,6 +222,12 @@ static struct server *server_new(struct daemon *d) {
         free(srv);
         return NULL;
     }
+    /* Neither can fail; both stay inactive until needed, and the final
+     * uv_walk in main.c closes them. */
+    uv_idle_init(d->loop, &srv->closer);
+    srv->closer.data = srv;
+    uv_timer_init(d->loop, &srv->hangup_timer);
+    srv->hangup_timer.data = srv;
     d->server = srv;
     return srv;
 }

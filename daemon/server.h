@@ -41,5 +41,11 @@ size_t server_max_request_bytes(const struct server *srv);
 /* The buffer a connection reads into; its bytes are valid until the read
  * callback returns. */
 uv_buf_t server_read_buffer(struct server *srv);
+/* Closes every connection marked overflowed on the next loop iteration,
+ * outside the callbacks that found it over its output ceiling. */
+void server_close_later(struct server *srv);
+/* Looks every CONN_HANGUP_CHECK_MS whether half-closed clients have gone
+ * altogether (their calls are then cancelled); stops when none is left. */
+void server_watch_hangups(struct server *srv);
 
 #endif

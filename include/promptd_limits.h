@@ -12,9 +12,26 @@
 #define LIMIT_REQUEST_BYTES_MAX     (64 * 1024 * 1024)
 
 /* Bytes of responses queued to one client that does not read them. Past it
- * the daemon stops reading that client's requests until the queue drains,
- * so a client that never reads cannot grow the daemon's memory. */
+ * the daemon stops reading that client's requests until half has drained,
+ * so a client that never reads cannot grow the daemon's memory. Reading
+ * also stops while the queue plus what the calls in flight are expected to
+ * answer would pass it (conn.c, answer_guess): an answer once computed is
+ * never dropped for a client that is still there, so fewer are started. */
 #define LIMIT_CONN_OUTPUT_BYTES (4 * 1024 * 1024)
+
+/* What the queue may still grow to while reading is stopped: answers of
+ * calls already in flight, and improve.delta notifications, keep coming.
+ * A message that would take a queue already past LIMIT_CONN_OUTPUT_BYTES
+ * beyond this closes the connection (counted in health as
+ * requests.output_limit_disconnections): a client that never reads must
+ * not hold the daemon's memory. Far above what a client that reads at all
+ * reaches (16 calls' answers of a few MiB each, conn.c). */
+#define LIMIT_CONN_OUTPUT_HARD_BYTES (64 * 1024 * 1024)
+
+/* A string request id, in bytes. Every answer and every improve.delta
+ * repeats it, so a megabyte id would multiply the output; clients use
+ * numbers or short strings. Longer is -32600 invalid_request, id null. */
+#define LIMIT_REQUEST_ID_BYTES 256
 
 /* Requests in flight on one connection: pipelining is fine, an unbounded
  * number of pending calls per client is not. Past it reading pauses. */

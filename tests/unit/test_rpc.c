@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "methods_core.h"
+#include "promptd_limits.h"
 #include "protocol.h"
 #include "rpc.h"
 #include "server.h"
@@ -100,7 +101,22 @@ static void method_params(struct rpc_call *call, json_t *params) {
     rpc_reply(call, json_pack("{s:s, s:I, s:b, s:f}", "s", s, "n", n, "b", b, "x", x));
 }
 
+/* Notifications of 64 KiB until the client is gone or 100 MiB are sent
+ * (past LIMIT_CONN_OUTPUT_HARD_BYTES), then parks: as a streaming call to a
+ * client that never reads. */
+static void method_flood(struct rpc_call *call, json_t *params) {
+    size_t n = 64 * 1024;
+    char *text = malloc(n + 1);
+    memset(text, 'f', n);
+    text[n] = '\0';
+    for (int i = 0; i < 1600 && rpc_call_client_alive(call); i++)
+        rpc_notify(call, "test.flood", json_pack("{s:s}", "text", text));
+    free(text);
+    method_park(call, params);
+}
+
 static const struct rpc_method test_methods[] = {
+    {"test.flood", method_flood},
     {"test.park", method_park},
     {"test.finish_parked", method_finish_parked},
     {"test.params", method_params},
@@ -348,6 +364,101 @@ static void test_exactly_max_is_accepted(void) {
     close(fd);
 }
 
+/* Pumps the loop until cond holds or about two seconds pass. */
+#define PUMP_UNTIL(cond)                                                                           \
+    for (int pump_ = 0; pump_ < 2000 && !(cond); pump_++) {                                        \
+        uv_run(d.loop, UV_RUN_NOWAIT);                                                             \
+        usleep(1000);                                                                              \
+    }
+
+static void test_string_id_at_and_past_its_limit(void) {
+    int fd = client_connect();
+    char id[LIMIT_REQUEST_ID_BYTES + 2], line[LIMIT_REQUEST_ID_BYTES + 100];
+    memset(id, 'i', sizeof id - 1);
+    id[LIMIT_REQUEST_ID_BYTES] = '\0'; /* exactly at the limit */
+    snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":\"%s\",\"method\":\"ping\"}\n", id);
+    json_t *r = roundtrip(fd, line);
+    CHECK(r != NULL);
+    CHECK_STR(json_string_value(json_object_get(r, "id")), id);
+    json_decref(r);
+    id[LIMIT_REQUEST_ID_BYTES] = 'i'; /* one byte past it */
+    id[LIMIT_REQUEST_ID_BYTES + 1] = '\0';
+    snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":\"%s\",\"method\":\"ping\"}\n", id);
+    expect_error(fd, line, RPC_INVALID_REQUEST, "invalid_request", true);
+    close(fd);
+}
+
+/* Reads and drops what the daemon sends until EOF; false if none came. */
+static bool client_drain_to_eof(int fd) {
+    static char junk[1 << 16];
+    for (int rounds = 0; rounds < 200000; rounds++) {
+        uv_run(d.loop, UV_RUN_NOWAIT);
+        ssize_t n = read(fd, junk, sizeof junk);
+        if (n == 0)
+            return true;
+        if (n < 0)
+            usleep(100);
+    }
+    return false;
+}
+
+static void test_output_ceiling_closes_a_client_that_never_reads(void) {
+    int fd = client_connect();
+    int hooks = cancel_hook_runs;
+    uint64_t closed = d.requests.output_limit_disconnections;
+    client_write(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"test.flood\"}\n", 47);
+    /* Nothing read yet: the ceiling is passed, the connection is closed on
+     * the next loop iteration and the parked call is cancelled. */
+    PUMP_UNTIL(cancel_hook_runs > hooks);
+    CHECK_INT(cancel_hook_runs, hooks + 1);
+    CHECK(parked == NULL);
+    CHECK_INT(d.requests.output_limit_disconnections, closed + 1);
+    CHECK(client_drain_to_eof(fd));
+    close(fd);
+    rlen = 0;
+}
+
+static void test_half_close_answers_then_eof(void) {
+    int fd = client_connect();
+    int hooks = cancel_hook_runs;
+    /* A parked call, a ping, and a last request without its newline. */
+    const char *lines = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"test.park\"}\n"
+                        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n"
+                        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}";
+    client_write(fd, lines, strlen(lines));
+    CHECK(shutdown(fd, SHUT_WR) == 0);
+    json_t *r = client_read(fd);
+    CHECK(r && json_integer_value(json_object_get(r, "id")) == 2);
+    json_decref(r);
+    r = client_read(fd);
+    CHECK(r && json_integer_value(json_object_get(r, "id")) == 3);
+    json_decref(r);
+    PUMP_UNTIL(false); /* the half-close seen, and the hangup check run */
+    CHECK_INT(cancel_hook_runs, hooks);
+    CHECK(parked != NULL);
+    rpc_reply(parked, json_string("late"));
+    parked = NULL;
+    r = client_read(fd);
+    CHECK(r != NULL);
+    CHECK_STR(json_string_value(json_object_get(r, "result")), "late");
+    json_decref(r);
+    CHECK(client_read(fd) == NULL); /* then EOF */
+    close(fd);
+}
+
+static void test_half_close_then_close_cancels(void) {
+    int fd = client_connect();
+    int hooks = cancel_hook_runs;
+    client_write(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"test.park\"}\n", 46);
+    CHECK(shutdown(fd, SHUT_WR) == 0);
+    PUMP_UNTIL(false);
+    CHECK_INT(cancel_hook_runs, hooks);
+    close(fd);
+    PUMP_UNTIL(cancel_hook_runs > hooks);
+    CHECK_INT(cancel_hook_runs, hooks + 1);
+    CHECK(parked == NULL);
+}
+
 int main(void) {
     log_set_level(LOG_ERROR);
     RUN(test_frame_many_lines_and_partial);
@@ -376,6 +487,10 @@ int main(void) {
     RUN(test_disconnect_runs_cancel_hooks);
     RUN(test_too_large_closes);
     RUN(test_exactly_max_is_accepted);
+    RUN(test_string_id_at_and_past_its_limit);
+    RUN(test_output_ceiling_closes_a_client_that_never_reads);
+    RUN(test_half_close_answers_then_eof);
+    RUN(test_half_close_then_close_cancels);
     unlink(sock_path);
     char lock[128];
     snprintf(lock, sizeof lock, "%s.lock", sock_path);
