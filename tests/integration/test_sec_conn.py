@@ -31,8 +31,12 @@ IDEA = "email my landlord about the broken heater"
 # Keep in step with include/promptd_limits.h.
 LIMIT_REQUEST_ID_BYTES = 256
 LIMIT_CONN_OUTPUT_HARD_BYTES = 64 * 1024 * 1024
-# A row whose history.get answer is about 1 MB.
-BIG_PROMPT = ("Write the whole spring menu launch plan, step by step. " * 19000)[:1000000]
+# A row whose history.get answer is about 1 MB: four model-written fields,
+# each just under the 256 KiB a stored field may hold
+# (LIMIT_RESULT_FIELD_BYTES).
+BIG_PROMPT = ("Write the whole spring menu launch plan, step by step. " * 5000)[:250000]
+BIG_FIELDS = dict(improved_prompt=BIG_PROMPT, reasoning=BIG_PROMPT, directive=BIG_PROMPT,
+                  framework=BIG_PROMPT)
 PIPELINED = 300
 # What the daemon may grow by while 300 MB of answers wait for a client that
 # does not read: the hard ceiling plus room for the allocator. Before the
@@ -92,8 +96,8 @@ class FakeBackedTest(unittest.TestCase):
 
 class OutputBoundTest(FakeBackedTest):
     def big_row(self):
-        """Records one improve whose improved_prompt is BIG_PROMPT."""
-        self.fake.configure(result=dict(DEFAULT_RESULT, improved_prompt=BIG_PROMPT))
+        """Records one improve whose long fields are BIG_FIELDS."""
+        self.fake.configure(result=dict(DEFAULT_RESULT, **BIG_FIELDS))
         c = self.d.client(timeout=60)
         try:
             r = c.result("improve", {"idea": IDEA})
@@ -130,7 +134,7 @@ class OutputBoundTest(FakeBackedTest):
             self.settle()
             rss1 = rss_kb(pid)
             print("    %d pipelined history.get of a %d-byte row, unread: RSS %d -> %d kB"
-                  % (PIPELINED, len(BIG_PROMPT), rss0, rss1))
+                  % (PIPELINED, len(BIG_PROMPT) * len(BIG_FIELDS), rss0, rss1))
             if RSS_MEANINGFUL:
                 self.assertLess(rss1 - rss0, RSS_GROWTH_MAX_KB,
                                 "the daemon queued %d kB for a client that does not read"
