@@ -31,6 +31,9 @@ SAN ?=
 ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
+ifeq ($(SAN),thread)
+SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer
+endif
 ifeq ($(SAN),fuzz)
 SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=undefined
