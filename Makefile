@@ -10,14 +10,13 @@ CC ?= cc
 PKGS = libuv libcurl sqlite3 jansson
 UNAME_S := $(shell uname -s)
 
-# Dependency check first: installs with apt-get as root, or says what to run.
-DEPS_OK := $(shell sh scripts/deps.sh build >&2 && echo ok)
-ifneq ($(DEPS_OK),ok)
-$(error missing dependencies, see the line above)
-endif
+PKG_CONFIG ?= pkg-config
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+# The libraries' flags, asked of pkg-config once, when a compile first needs
+# them (not at parse time: make help and make clean need no dependencies).
+# Before that, deps-check stops the build with one line naming `make deps`.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $$(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
 
 OPT ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -30,6 +29,9 @@ endif
 SAN ?=
 ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+ifeq ($(SAN),thread)
+SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer
 endif
 ifeq ($(SAN),fuzz)
 SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
@@ -70,10 +72,26 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all tests fuzzers fuzz check test test-asan test-valgrind check-format format install uninstall clean demo help \
+.PHONY: all tests fuzzers fuzz check test test-asan test-tsan test-valgrind check-format format install uninstall \
+        clean demo help deps deps-test deps-check deps-check-test \
         install-bin install-systemd install-launchd install-none \
         uninstall-bin uninstall-systemd uninstall-launchd uninstall-none
 all: $(BUILD)/promptd $(BUILD)/promptctl
+
+# Dependencies (scripts/deps.sh): `make deps` installs the build's with
+# apt-get as root, else prints the one command to run; `make deps-test` the
+# build's and the tests' together. The deps-check* targets only verify.
+deps:
+	@PKG_CONFIG="$(PKG_CONFIG)" sh scripts/deps.sh build
+
+deps-test:
+	@PKG_CONFIG="$(PKG_CONFIG)" sh scripts/deps.sh test
+
+deps-check:
+	@PKG_CONFIG="$(PKG_CONFIG)" sh scripts/deps.sh --check build
+
+deps-check-test:
+	@PKG_CONFIG="$(PKG_CONFIG)" sh scripts/deps.sh --check test
 
 $(BUILD)/promptd: $(DAEMON_OBJS) $(OBJ)/daemon/main.o
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
@@ -81,16 +99,20 @@ $(BUILD)/promptd: $(DAEMON_OBJS) $(OBJ)/daemon/main.o
 $(BUILD)/promptctl: $(CLIENT_OBJS)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
-$(OBJ)/%.o: %.c $(BUILD)/gen/embedded.h
+# Every compile needs the libraries' headers: deps-check (order-only) stops
+# the build first, with one clear line, when they are missing.
+$(OBJ)/%.o: %.c $(BUILD)/gen/embedded.h | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
 
-$(OBJ)/gen/embedded.o: $(BUILD)/gen/embedded.c $(BUILD)/gen/embedded.h
+$(OBJ)/gen/embedded.o: $(BUILD)/gen/embedded.c $(BUILD)/gen/embedded.h | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-# The embedder is a tiny build tool, compiled without sanitizers.
-$(BUILD)/embed: scripts/embed.c
+# The embedder is a tiny build tool, compiled without sanitizers (it is
+# built first: deps-check there stops a build without its dependencies
+# before anything is compiled).
+$(BUILD)/embed: scripts/embed.c | deps-check
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -O1 -Wall -Wextra -Werror -o $@ $<
 
@@ -115,7 +137,7 @@ $(BUILD)/gen/client/embedded.h: $(BUILD)/embed
 	@mkdir -p $(dir $@)
 	$(BUILD)/embed h $@ service_files
 
-$(OBJ)/gen/client/embedded.o: $(BUILD)/gen/client/embedded.c $(BUILD)/gen/client/embedded.h
+$(OBJ)/gen/client/embedded.o: $(BUILD)/gen/client/embedded.c $(BUILD)/gen/client/embedded.h | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
@@ -155,7 +177,7 @@ bench-rpc: $(BUILD)/bench/bench_rpc $(BUILD)/promptd
 # unpinned and with the daemon alone on a CPU (3 runs each, ~40 s); the
 # daemon's CPU time; RSS idle and loaded, next to the RSS of a bare
 # program initialising the same libraries (tests/bench/rss_floor.c).
-$(BUILD)/bench/rss_floor: tests/bench/rss_floor.c
+$(BUILD)/bench/rss_floor: tests/bench/rss_floor.c | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 $(WARN) $(FEATURES) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
@@ -182,7 +204,6 @@ bench-improve: $(BUILD)/promptd
 	python3 tests/bench/bench_improve.py --build $(BUILD)
 
 test: all $(UNIT_BINS)
-	@sh scripts/deps.sh test
 	@python3 tests/run.py --build $(BUILD)
 
 ASAN_MAKE = $(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" CC=gcc
@@ -190,13 +211,24 @@ ASAN_MAKE = $(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" CC=gcc
 test-asan:
 	$(ASAN_MAKE) test
 
-# The README's test command: the whole suite on the optimised build and
-# again under ASan+UBSan, in one run with one closing line.
-check: all $(UNIT_BINS)
-	@sh scripts/deps.sh test
+# ThreadSanitizer (gcc): a data race in any test is a FAIL (tests/integration/
+# harness.py reads each daemon's log; a unit test exits non-zero).
+TSAN_MAKE = $(MAKE) BUILD=build-tsan SAN=thread OPT="-O1 -g" CC=gcc
+
+test-tsan:
+	$(TSAN_MAKE) test
+
+# The README's test command: the whole suite on the optimised build, again
+# under ASan+UBSan and under TSan, and the fuzzers, in one run with one
+# closing line. It refuses to start without the test dependencies (make
+# deps-test), so that nothing is skipped for want of a tool.
+check: deps-check-test
+	$(MAKE) all tests
 	$(ASAN_MAKE) all tests
+	$(TSAN_MAKE) all tests
 	$(FUZZ_MAKE) fuzzers
-	@PROMPTD_FUZZ_BUILD=build-fuzz python3 tests/run.py --build $(BUILD) --build build-asan
+	@PROMPTD_FUZZ_BUILD=build-fuzz python3 tests/run.py --build $(BUILD) --build build-asan \
+		--build build-tsan
 
 tests: $(UNIT_BINS)
 
@@ -296,14 +328,17 @@ uninstall-launchd:
 uninstall-none:
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan build-fuzz
 
 help:
+	@echo "make deps       install the build dependencies (apt-get as root; else prints the command)"
+	@echo "make deps-test  the same for the build and test dependencies together"
 	@echo "make            build build/promptd and build/promptctl"
 	@echo "make demo       build, start a daemon on a private socket, improve an example idea"
 	@echo "make test       run every test (unit and integration); ends with 'N passed, N failed'"
 	@echo "make test-asan  the same suite under AddressSanitizer + UBSan"
-	@echo "make check      both of the above, plus short fuzzing runs, in one run (what CI runs)"
+	@echo "make test-tsan  the same suite under ThreadSanitizer"
+	@echo "make check      the three above, plus short fuzzing runs, in one run (what CI runs)"
 	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60) each"
 	@echo "make test-valgrind  the integration suite with promptd under valgrind memcheck"
 	@echo "make bench      every benchmark (bench-rpc, bench-improve, bench-load, bench-store)"
@@ -312,5 +347,6 @@ help:
 	@echo "make install    install into PREFIX ($(PREFIX)): binaries, man pages and the"
 	@echo "                $(SERVICE) service files (docs/service.md); DESTDIR is honoured"
 	@echo "make uninstall  remove what make install installed (same PREFIX, DESTDIR, SERVICE)"
+	@echo "make clean      remove every build folder (build, build-asan, build-tsan, build-fuzz)"
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

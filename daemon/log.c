@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,17 +15,19 @@
 #define LOG_LINE_BYTES 2048
 
 /* The one piece of process-wide state besides the daemon context: the
- * level must be readable from anywhere a message is logged. */
-static enum log_level current_level = LOG_INFO;
+ * level must be readable from anywhere a message is logged. Atomic: SIGHUP's
+ * reload sets it on the loop thread while the writer and reader threads log
+ * (relaxed: it orders nothing else). */
+static _Atomic int current_level = LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level level) {
-    current_level = level;
+    atomic_store_explicit(&current_level, (int)level, memory_order_relaxed);
 }
 
 enum log_level log_get_level(void) {
-    return current_level;
+    return (enum log_level)atomic_load_explicit(&current_level, memory_order_relaxed);
 }
 
 int log_level_parse(const char *name) {
@@ -79,7 +82,7 @@ size_t log_escape(const char *s, size_t len, char *out, size_t cap) {
 }
 
 void log_msg(enum log_level level, const char *fmt, ...) {
-    if (level < current_level)
+    if (level < log_get_level())
         return;
     struct timeval tv;
     gettimeofday(&tv, NULL);

@@ -928,6 +928,7 @@ static void writer_delete_id(struct store *s, struct store_op *op) {
     if (rc != SQLITE_DONE) {
         store_sqlite_msg(s->db, rc, "cannot delete the entry", msg, sizeof msg);
         op_fail(op, STORE_RPC_STORAGE, msg);
+        writer_close_db(s); /* reopen next time, as after a failed batch */
     } else if (changed == 0) {
         snprintf(op->msg, sizeof op->msg, "No history entry with id %lld.", (long long)op->id);
         op->code = RPC_NOT_FOUND;
@@ -1039,6 +1040,10 @@ static void writer_job_step(struct store *s) {
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         op_fail(op, STORE_RPC_STORAGE, msg);
         set_last_error(s, msg);
+        /* Reopen next time, as after a failed batch: a connection SQLite
+         * opened read-only (the file was not writable) stays read-only,
+         * and the circuit breaker's trial would fail on it after a fix. */
+        writer_close_db(s);
         writer_job_done(s, op);
         return;
     }
@@ -1099,6 +1104,7 @@ static void writer_restore(struct store *s, struct store_op *op) {
     unlink(op->path);
     if (rc != SQLITE_OK) {
         op_fail(op, STORE_RPC_STORAGE, msg);
+        writer_close_db(s); /* reopen next time, as after a failed batch */
         return;
     }
     int64_t max_id = store_db_max_id(s->db);

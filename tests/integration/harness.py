@@ -22,25 +22,30 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("PROMPTD_BUILD", os.path.join(ROOT, "build"))
 PROMPTD = os.path.join(BUILD, "promptd")
 PROMPTCTL = os.path.join(BUILD, "promptctl")
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
 # make test-valgrind: every daemon runs under memcheck; definite leaks and
 # memory errors make it exit 99, which fails the test that stopped it.
 VALGRIND = os.environ.get("PROMPTD_VALGRIND") == "1"
 
 
-def _sanitized():
+def _built_with(symbol):
+    """Whether build/promptd holds symbol (a sanitizer's runtime entry)."""
     try:
         with open(PROMPTD, "rb") as f:
-            return b"__asan_init" in f.read()
+            return symbol in f.read()
     except OSError:
         return False
 
 
-# An ASan build keeps freed memory in quarantine: RSS says nothing there
-# (LeakSanitizer, checked at every stop, finds leaks instead).
-SANITIZED = _sanitized()
-# Start-up and answers are slower under valgrind.
-SLOW = 10 if VALGRIND else 1
+# make test-tsan: ThreadSanitizer runs the daemon 5-15 times slower.
+THREAD_SANITIZED = _built_with(b"__tsan_init")
+# An ASan build keeps freed memory in quarantine and a TSan build maps
+# shadow memory: RSS says nothing there (LeakSanitizer, checked at every
+# stop, finds leaks instead).
+SANITIZED = _built_with(b"__asan_init") or THREAD_SANITIZED
+# Start-up and answers are slower under valgrind and ThreadSanitizer.
+SLOW = 10 if VALGRIND else 3 if THREAD_SANITIZED else 1
 # RSS tells something only without a memory tool: ASan's quarantine and
 # valgrind's own bookkeeping keep freed memory (both check leaks instead).
 RSS_MEANINGFUL = not SANITIZED and not VALGRIND
@@ -56,6 +61,9 @@ def base_env(home):
         "XDG_DATA_HOME": os.path.join(home, "data"),
         "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99",
         "UBSAN_OPTIONS": "print_stacktrace=1",
+        # make test-tsan: report every race (not only the first) into the
+        # log, where stop() finds it, and exit 99 as ASan does.
+        "TSAN_OPTIONS": "halt_on_error=0:exitcode=99:second_deadlock_stack=1",
     }
     for d in ("run", "config", "data"):
         os.makedirs(os.path.join(home, d), mode=0o700, exist_ok=True)
