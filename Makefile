@@ -37,27 +37,20 @@ ifeq ($(SAN),fuzz)
 SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=undefined
 endif
-CFLAGS_ALL = -std=c11 $(OPT) $(WARN) $(FEATURES) $(SANFLAGS) -Iinclude -Idaemon \
+CFLAGS_ALL = -std=c11 $(OPT) $(WARN) $(FEATURES) $(SANFLAGS) $(SRC_DIRS:%=-I%) \
              -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(SANFLAGS) $(PKG_LIBS) -lpthread -lm $(LDFLAGS)
 
-# Daemon modules (all but main.c are linked into the unit tests too).
-DAEMON_MODULES = \
-	daemon/daemon.c daemon/log.c daemon/config.c daemon/sockpath.c daemon/conn.c daemon/server.c \
-	daemon/rpc.c daemon/methods_core.c daemon/sdnotify.c \
-	daemon/utf8.c daemon/sse.c daemon/ndjson.c daemon/json_field_stream.c daemon/result.c \
-	daemon/builtin.c \
-	daemon/http.c daemon/llm.c daemon/llm_provider.c daemon/llm_ollama.c daemon/llm_openai.c \
-	daemon/llm_anthropic.c daemon/llm_gemini.c daemon/llm_template.c daemon/llm_target.c \
-	daemon/llm_delta.c \
-	daemon/methods_improve.c daemon/fewshot.c \
-	daemon/migrate.c daemon/store.c daemon/store_read.c daemon/store_file.c daemon/store_backup.c \
-	daemon/methods_history.c
-# Modules the client links.
-CLIENT_SRCS = client/promptctl.c client/ctl_io.c client/ctl_core.c client/ctl_improve.c \
-	client/ctl_history.c client/ctl_text.c \
-	client/ctl_service.c
-CLIENT_SHARED = daemon/sockpath.c
+# Sources are found, not listed: a new module (a provider, a store file, a
+# promptctl command) is a new file and nothing else. Every daemon/**/*.c but
+# main.c is linked into the daemon and the unit tests; client/*.c into
+# promptctl; common/*.c (code both need: the socket path, the allocation
+# wrappers) into both.
+COMMON_SRCS = $(sort $(wildcard common/*.c))
+DAEMON_MODULES = $(sort $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c))) $(COMMON_SRCS)
+CLIENT_SRCS = $(sort $(wildcard client/*.c client/cli/*.c))
+CLIENT_SHARED = $(COMMON_SRCS)
+SRC_DIRS = include common daemon daemon/llm daemon/store client client/cli
 
 # Files embedded into the binary at build time.
 EMBED_PROMPTS = $(sort $(wildcard daemon/prompts/*.txt))
@@ -141,7 +134,7 @@ $(OBJ)/gen/client/embedded.o: $(BUILD)/gen/client/embedded.c $(BUILD)/gen/client
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(OBJ)/client/ctl_service.o: $(BUILD)/gen/client/embedded.h
+$(CLIENT_SRCS:%.c=$(OBJ)/%.o): $(BUILD)/gen/client/embedded.h
 
 $(BUILD)/tests/%: tests/unit/%.c $(DAEMON_OBJS)
 	@mkdir -p $(dir $@)
@@ -254,8 +247,8 @@ fuzz:
 		rm -rf $$work; \
 	done
 
-FORMAT_FILES = $(wildcard daemon/*.[ch] client/*.[ch] include/*.h tests/unit/*.[ch] tests/fuzz/*.c \
-                          tests/bench/*.c scripts/*.c)
+FORMAT_FILES = $(wildcard $(SRC_DIRS:%=%/*.[ch]) tests/unit/*.[ch] tests/fuzz/*.c tests/bench/*.c \
+                          scripts/*.c)
 check-format:
 	@clang-format --dry-run --Werror $(FORMAT_FILES)
 
