@@ -131,16 +131,15 @@ static void llm_record_error(struct llm *e, const char *provider, const char *ms
     log_warn("llm: %s: %s", provider, msg);
 }
 
-static void llm_fail(struct llm_request *r, int code, const char *kind, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void llm_fail(struct llm_request *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static void llm_fail(struct llm_request *r, int code, const char *kind, const char *fmt, ...) {
+static void llm_fail(struct llm_request *r, int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->message, sizeof r->message, fmt, ap);
     va_end(ap);
     r->out.code = code;
-    r->out.kind = kind;
     r->out.message = r->message;
     if (code != RPC_CANCELLED && code != RPC_OVERLOADED)
         llm_record_error(r->e, r->t.name ? r->t.name : "llm", r->message);
@@ -255,7 +254,7 @@ static void llm_drop_parser(struct llm_request *r) {
 static int llm_run_builtin(struct llm_request *r) {
     int rc = builtin_improve(r->idea, r->context, &r->result);
     if (rc != RESULT_OK) {
-        llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "the builtin improver ran out of memory");
+        llm_fail(r, RPC_INTERNAL, "the builtin improver ran out of memory");
         return -1;
     }
     r->out.code = 0;
@@ -317,7 +316,7 @@ static bool llm_try_fallback(struct llm_request *r) {
     llm_target_clear(&r->t);
     r->retries = 0;
     if (llm_reset_attempt(r) != 0 || llm_target_resolve(cfg, fb, NULL, &r->t) != 0) {
-        llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "out of memory");
+        llm_fail(r, RPC_INTERNAL, "out of memory");
         return false;
     }
     if (!r->t.prov) {
@@ -449,21 +448,21 @@ static void llm_http_error(struct llm_request *r, const struct http_result *res)
     r->out.http_status = res->status;
     if (res->status == 404 && r->t.prov == &llm_provider_ollama && detail &&
         strstr(detail, "not found")) {
-        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR,
+        llm_fail(r, RPC_UPSTREAM_ERROR,
                  "Ollama has no model \"%s\": pull it with `ollama pull %s`, or set LLM_MODEL to "
                  "one that `promptctl models` lists",
                  r->t.model, r->t.model);
     } else if (res->status == 401 || res->status == 403) {
-        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR,
+        llm_fail(r, RPC_UPSTREAM_ERROR,
                  "%s refused the request (HTTP %ld): check the API key (%s)%s%s", label,
                  res->status, r->t.prov->key_names, detail ? ": " : "", detail ? detail : "");
     } else if (res->status == 404) {
-        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR,
+        llm_fail(r, RPC_UPSTREAM_ERROR,
                  "%s answered HTTP 404 for model \"%s\": check LLM_MODEL and LLM_BASE_URL%s%s",
                  label, r->t.model, detail ? ": " : "", detail ? detail : "");
     } else {
-        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR, "%s answered HTTP %ld%s%s", label,
-                 res->status, detail ? ": " : "", detail ? detail : "");
+        llm_fail(r, RPC_UPSTREAM_ERROR, "%s answered HTTP %ld%s%s", label, res->status,
+                 detail ? ": " : "", detail ? detail : "");
     }
     llm_set_detail(r, detail);
 }
@@ -473,16 +472,16 @@ static void llm_unreachable(struct llm_request *r, const struct http_result *res
     llm_public_url(r->t.base_url, url, sizeof url);
     bool ollama = r->t.prov == &llm_provider_ollama;
     if (res->refused && ollama)
-        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE, KIND_UPSTREAM_UNAVAILABLE,
+        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE,
                  "Ollama is not running at %s: start it with `ollama serve` (or set OLLAMA_HOST / "
                  "LLM_BASE_URL to where it runs)",
                  url);
     else if (res->refused)
-        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE, KIND_UPSTREAM_UNAVAILABLE,
+        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE,
                  "Nothing is listening at %s for %s: start the server or fix LLM_BASE_URL", url,
                  r->t.prov->label);
     else
-        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE, KIND_UPSTREAM_UNAVAILABLE,
+        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE,
                  "Cannot reach %s at %s (%s): check LLM_BASE_URL and the network", r->t.prov->label,
                  url, res->error);
 }
@@ -505,18 +504,18 @@ static void llm_out_of_fds(struct llm_request *r, int fd_errno) {
     long limit = llm_fd_limit();
     r->out.fd_limit = limit;
     if (fd_errno == ENFILE)
-        llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+        llm_fail(r, RPC_OVERLOADED,
                  "The system has too many open files (ENFILE), so promptd could not connect to "
                  "%s: close some programs or raise the system's limit (fs.file-max)",
                  label);
     else if (limit > 0)
-        llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+        llm_fail(r, RPC_OVERLOADED,
                  "promptd has too many open files (its limit is %ld, RLIMIT_NOFILE), so it could "
                  "not connect to %s: close idle connections to promptd or raise the limit "
                  "(ulimit -n, or LimitNOFILE= in the systemd unit)",
                  limit, label);
     else
-        llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+        llm_fail(r, RPC_OVERLOADED,
                  "promptd has too many open files, so it could not connect to %s: close idle "
                  "connections to promptd or raise its open-files limit",
                  label);
@@ -534,24 +533,23 @@ static void llm_transport_error(struct llm_request *r, const struct http_result 
         llm_unreachable(r, res);
         break;
     case HTTP_FIRST_BYTE_TIMEOUT:
-        llm_fail(r, RPC_UPSTREAM_TIMEOUT, KIND_UPSTREAM_TIMEOUT,
+        llm_fail(r, RPC_UPSTREAM_TIMEOUT,
                  "%s sent nothing within %ld ms (LLM_FIRST_BYTE_TIMEOUT_MS): the model may still "
                  "be loading; raise the timeout or set LLM_PREWARM=true",
                  label, r->first_byte_timeout_ms);
         break;
     case HTTP_DEADLINE:
-        llm_fail(r, RPC_UPSTREAM_TIMEOUT, KIND_UPSTREAM_TIMEOUT,
+        llm_fail(r, RPC_UPSTREAM_TIMEOUT,
                  "%s did not finish its answer within %ld ms (MAX_LATENCY_MS): use a faster model "
                  "or raise MAX_LATENCY_MS",
                  label, r->max_latency_ms);
         break;
     case HTTP_TOO_LARGE:
-        llm_fail(r, RPC_BAD_MODEL_OUTPUT, KIND_BAD_MODEL_OUTPUT,
-                 "%s's answer exceeded %d bytes: the model did not stop", label,
-                 LIMIT_UPSTREAM_RESPONSE_BYTES);
+        llm_fail(r, RPC_BAD_MODEL_OUTPUT, "%s's answer exceeded %d bytes: the model did not stop",
+                 label, LIMIT_UPSTREAM_RESPONSE_BYTES);
         break;
     default:
-        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR,
+        llm_fail(r, RPC_UPSTREAM_ERROR,
                  "the connection to %s broke before the answer was complete (%s)", label,
                  res->error);
         break;
@@ -568,7 +566,7 @@ static void llm_improve_body(struct llm_request *r) {
         r->out.http_status = r->http_status;
         llm_set_detail(r, utf8_sanitize(r->reply.error ? r->reply.error : "",
                                         r->reply.error ? strlen(r->reply.error) : 0, 1000));
-        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR, "%s failed mid-answer: %s", label,
+        llm_fail(r, RPC_UPSTREAM_ERROR, "%s failed mid-answer: %s", label,
                  r->reply.error ? r->reply.error : "unknown error");
         return;
     }
@@ -577,12 +575,12 @@ static void llm_improve_body(struct llm_request *r) {
                                    &detail);
     if (rc == RESULT_ERR_NOMEM) {
         free(detail);
-        llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "out of memory reading the model's answer");
+        llm_fail(r, RPC_INTERNAL, "out of memory reading the model's answer");
         return;
     }
     if (rc == RESULT_ERR_TOO_LONG) {
         llm_set_detail(r, detail);
-        llm_fail(r, RPC_BAD_MODEL_OUTPUT, KIND_BAD_MODEL_OUTPUT,
+        llm_fail(r, RPC_BAD_MODEL_OUTPUT,
                  "the %s that %s's model wrote is longer than the %d KiB promptd keeps, so "
                  "nothing was stored: try again, or another model.",
                  r->result.too_long_field ? r->result.too_long_field : "field", label,
@@ -592,12 +590,12 @@ static void llm_improve_body(struct llm_request *r) {
     if (rc != RESULT_OK) {
         llm_set_detail(r, detail);
         if (r->reply.truncated)
-            llm_fail(r, RPC_BAD_MODEL_OUTPUT, KIND_BAD_MODEL_OUTPUT,
+            llm_fail(r, RPC_BAD_MODEL_OUTPUT,
                      "%s's model stopped at its output limit before finishing the result "
                      "(truncated): use a larger model or raise LLM_NUM_CTX",
                      label);
         else
-            llm_fail(r, RPC_BAD_MODEL_OUTPUT, KIND_BAD_MODEL_OUTPUT,
+            llm_fail(r, RPC_BAD_MODEL_OUTPUT,
                      "%s's model did not answer with the structured result (%s), even after "
                      "repair: try another model",
                      label, result_strerror(rc));
@@ -613,8 +611,8 @@ static void llm_improve_body(struct llm_request *r) {
 static void llm_models_body(struct llm_request *r) {
     r->models = llm_parse_models(r->body.data ? r->body.data : "", r->body.len);
     if (!r->models) {
-        llm_fail(r, RPC_UPSTREAM_ERROR, KIND_UPSTREAM_ERROR,
-                 "%s's model list is not in the expected form", r->t.prov->label);
+        llm_fail(r, RPC_UPSTREAM_ERROR, "%s's model list is not in the expected form",
+                 r->t.prov->label);
         return;
     }
     r->out.code = 0;
@@ -644,7 +642,7 @@ static void llm_on_http_done(void *arg, const struct http_result *res) {
                 llm_attempt(r);
                 return;
             }
-            llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "out of memory");
+            llm_fail(r, RPC_INTERNAL, "out of memory");
             llm_finish(r);
             return;
         }
@@ -695,8 +693,7 @@ static void llm_attempt(struct llm_request *r) {
     r->state = LR_RUNNING;
     if (llm_build(r, &req) != 0) {
         llm_http_clear(&req);
-        llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "could not build the request to %s",
-                 r->t.prov->label);
+        llm_fail(r, RPC_INTERNAL, "could not build the request to %s", r->t.prov->label);
         llm_finish_soon(r);
         return;
     }
@@ -704,7 +701,7 @@ static void llm_attempt(struct llm_request *r) {
         r->parser = r->t.prov->parser_new(r->stream, &r->reply);
         if (!r->parser) {
             llm_http_clear(&req);
-            llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "out of memory");
+            llm_fail(r, RPC_INTERNAL, "out of memory");
             llm_finish_soon(r);
             return;
         }
@@ -727,8 +724,7 @@ static void llm_attempt(struct llm_request *r) {
     llm_http_clear(&req);
     if (!r->hreq) {
         llm_drop_parser(r);
-        llm_fail(r, RPC_INTERNAL, KIND_INTERNAL, "could not start the request to %s: %s",
-                 r->t.prov->label, err);
+        llm_fail(r, RPC_INTERNAL, "could not start the request to %s: %s", r->t.prov->label, err);
         llm_finish_soon(r);
     }
 }
@@ -762,9 +758,13 @@ static void llm_queue_wait_cb(uv_timer_t *t) {
     if (r->state != LR_QUEUED)
         return;
     llm_queue_remove(r);
+    /* The timer runs on the loop's cached clock, which may lag the one
+     * queued_ms was read from by a millisecond: it fired, so the whole
+     * bound has passed. */
     long waited = (long)(daemon_now_ms() - r->queued_ms);
-    r->out.waited_ms = waited > 0 ? waited : 1;
-    llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+    long bound = llm_cfg(r->e)->max_queue_wait_ms;
+    r->out.waited_ms = waited > bound ? waited : bound;
+    llm_fail(r, RPC_OVERLOADED,
              "promptd is overloaded: this request waited %ld ms for a free upstream slot "
              "(MAX_CONCURRENT_REQUESTS=%zu, all busy; MAX_QUEUE_WAIT_MS=%ld), so %s was never "
              "asked; try again shortly or raise MAX_CONCURRENT_REQUESTS",
@@ -784,7 +784,7 @@ static void llm_admit(struct llm_request *r) {
     }
     long max_q = llm_cfg(e)->max_queued_requests;
     if ((long)e->n_queued >= max_q) {
-        llm_fail(r, RPC_OVERLOADED, KIND_OVERLOADED,
+        llm_fail(r, RPC_OVERLOADED,
                  "promptd is overloaded: %zu requests are waiting for the LLM "
                  "(MAX_QUEUED_REQUESTS); try again shortly",
                  e->n_queued);
@@ -853,7 +853,7 @@ static void llm_start(struct llm_request *r) {
         return;
     }
     if (llm_key_missing(r)) {
-        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE, KIND_UPSTREAM_UNAVAILABLE,
+        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE,
                  "%s needs an API key: set %s in promptd's config file", r->t.prov->label,
                  r->t.prov->key_names);
         if (!llm_try_fallback(r))
@@ -907,7 +907,7 @@ struct llm_request *llm_models(struct llm *e, const char *provider, llm_done_fn 
         r->out.models = r->models;
         llm_finish_soon(r);
     } else if (llm_key_missing(r)) {
-        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE, KIND_UPSTREAM_UNAVAILABLE,
+        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE,
                  "%s needs an API key: set %s in promptd's config file", r->t.prov->label,
                  r->t.prov->key_names);
         llm_finish_soon(r);
@@ -1043,8 +1043,7 @@ void llm_close(struct llm *e) {
         void *arg = r->arg;
         llm_cancel(r);
         if (done) {
-            struct llm_outcome out = {
-                .code = RPC_CANCELLED, .kind = KIND_CANCELLED, .message = "the daemon is stopping"};
+            struct llm_outcome out = {.code = RPC_CANCELLED, .message = "the daemon is stopping"};
             done(arg, &out);
         }
     }

@@ -41,7 +41,6 @@ struct llm_params {
 /* How a request ended. Everything is borrowed for the on_done call. */
 struct llm_outcome {
     int code;            /* 0: success; else an enum rpc_code */
-    const char *kind;    /* data.kind for an error */
     const char *message; /* a sentence a person can act on, for an error */
     long http_status;    /* data.http_status for -32002; 0 when none */
     long waited_ms;      /* data.waited_ms for -32005 after MAX_QUEUE_WAIT_MS; 0 when none */

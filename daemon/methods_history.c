@@ -33,20 +33,16 @@ static void hreq_cancel(void *arg) {
 static void reply_store_error(struct rpc_call *call, int code, const char *message,
                               const char *field) {
     switch (code) {
-    case RPC_NOT_FOUND:
-        rpc_reply_error(call, code, KIND_NOT_FOUND, NULL, "%s", message);
-        break;
     case RPC_INVALID_PARAMS:
         rpc_reply_invalid_param(call, field ? field : "params", "%s", message);
         break;
+    case RPC_NOT_FOUND:
     case RPC_CANCELLED:
-        rpc_reply_error(call, code, KIND_CANCELLED, NULL, "%s", message);
-        break;
     case STORE_RPC_STORAGE:
-        rpc_reply_error(call, code, STORE_KIND_STORAGE, NULL, "%s", message);
+        rpc_reply_error(call, code, NULL, "%s", message);
         break;
-    default:
-        rpc_reply_error(call, RPC_INTERNAL, KIND_INTERNAL, NULL, "%s", message);
+    default: /* any other code from the store is a bug */
+        rpc_reply_error(call, RPC_INTERNAL, NULL, "%s", message);
     }
 }
 
@@ -68,7 +64,7 @@ static void hreq_done(void *arg, json_t *result, int code, const char *message) 
 static struct store *need_store(struct rpc_call *call) {
     struct store *s = rpc_call_daemon(call)->store;
     if (!s)
-        rpc_reply_error(call, STORE_RPC_DISABLED, STORE_KIND_DISABLED, NULL,
+        rpc_reply_error(call, STORE_RPC_DISABLED, NULL,
                         "History is disabled (SQLITE_ENABLED=false): set SQLITE_ENABLED=true and "
                         "restart promptd to record and browse improvements.");
     return s;
@@ -79,7 +75,7 @@ static struct store *need_store(struct rpc_call *call) {
 static struct hreq *hreq_new(struct rpc_call *call, const char *field) {
     struct hreq *r = malloc(sizeof *r);
     if (!r) {
-        rpc_reply_error(call, RPC_INTERNAL, KIND_INTERNAL, NULL, "internal error: out of memory");
+        rpc_reply_error(call, RPC_INTERNAL, NULL, "internal error: out of memory");
         return NULL;
     }
     r->call = call;

@@ -170,7 +170,7 @@ static void improve_on_done(void *arg, const struct llm_outcome *out) {
     } else if (out->code == RPC_CANCELLED) {
         rpc_reply_cancelled(call);
     } else {
-        rpc_reply_error(call, out->code, out->kind, improve_error_data(out), "%s", out->message);
+        rpc_reply_error(call, out->code, improve_error_data(out), "%s", out->message);
     }
     ic->call = NULL;
     improve_free(ic);
@@ -209,23 +209,8 @@ static void improve_run(struct improve_call *ic, const char *parent_prompt) {
         struct rpc_call *call = ic->call;
         ic->call = NULL;
         rpc_call_set_cancel(call, NULL, NULL);
-        rpc_reply_error(call, RPC_INTERNAL, KIND_INTERNAL, NULL,
-                        "out of memory starting the improvement");
+        rpc_reply_error(call, RPC_INTERNAL, NULL, "out of memory starting the improvement");
         improve_free(ic);
-    }
-}
-
-/* data.kind for a store error code. */
-static const char *improve_store_kind(int code) {
-    switch (code) {
-    case RPC_CANCELLED:
-        return KIND_CANCELLED;
-    case STORE_RPC_STORAGE:
-        return STORE_KIND_STORAGE;
-    case STORE_RPC_DISABLED:
-        return STORE_KIND_DISABLED;
-    default:
-        return KIND_INTERNAL;
     }
 }
 
@@ -242,11 +227,10 @@ static void improve_on_parent(void *arg, json_t *row, int code, const char *mess
         ic->call = NULL;
         rpc_call_set_cancel(call, NULL, NULL);
         if (code == RPC_NOT_FOUND)
-            rpc_reply_error(call, RPC_NOT_FOUND, KIND_NOT_FOUND,
-                            json_pack("{s:s}", "field", "parent_id"),
+            rpc_reply_error(call, RPC_NOT_FOUND, json_pack("{s:s}", "field", "parent_id"),
                             "parent_id %lld is not in the history", ic->parent_id);
         else
-            rpc_reply_error(call, code, improve_store_kind(code), NULL, "%s",
+            rpc_reply_error(call, code, NULL, "%s",
                             message ? message : "the history could not be read");
         json_decref(row);
         improve_free(ic);
@@ -378,7 +362,7 @@ static bool improve_read_params(struct improve_call *ic, json_t *params) {
         return false;
     }
     if (client && !(ic->client = strdup(client))) {
-        rpc_reply_error(call, RPC_INTERNAL, KIND_INTERNAL, NULL, "out of memory");
+        rpc_reply_error(call, RPC_INTERNAL, NULL, "out of memory");
         return false;
     }
     ic->parent_id = parent;
@@ -389,7 +373,7 @@ static void method_improve(struct rpc_call *call, json_t *params) {
     struct daemon *d = rpc_call_daemon(call);
     struct improve_call *ic = calloc(1, sizeof *ic);
     if (!ic) {
-        rpc_reply_error(call, RPC_INTERNAL, KIND_INTERNAL, NULL, "out of memory");
+        rpc_reply_error(call, RPC_INTERNAL, NULL, "out of memory");
         return;
     }
     ic->call = call;
@@ -401,7 +385,7 @@ static void method_improve(struct rpc_call *call, json_t *params) {
         return;
     }
     if (!d->llm) {
-        rpc_reply_error(call, RPC_INTERNAL, KIND_INTERNAL, NULL, "the LLM engine is not running");
+        rpc_reply_error(call, RPC_INTERNAL, NULL, "the LLM engine is not running");
         improve_free(ic);
         return;
     }
@@ -412,8 +396,7 @@ static void method_improve(struct rpc_call *call, json_t *params) {
     }
     if (!d->store) {
         rpc_call_set_cancel(call, NULL, NULL);
-        rpc_reply_error(call, STORE_RPC_DISABLED, STORE_KIND_DISABLED,
-                        json_pack("{s:s}", "field", "parent_id"),
+        rpc_reply_error(call, STORE_RPC_DISABLED, json_pack("{s:s}", "field", "parent_id"),
                         "parent_id needs the history, and persistence is disabled "
                         "(SQLITE_ENABLED=false)");
         improve_free(ic);
@@ -446,8 +429,7 @@ static void models_on_done(void *arg, const struct llm_outcome *out) {
     else if (out->code == RPC_CANCELLED)
         rpc_reply_cancelled(mc->call);
     else
-        rpc_reply_error(mc->call, out->code, out->kind, improve_error_data(out), "%s",
-                        out->message);
+        rpc_reply_error(mc->call, out->code, improve_error_data(out), "%s", out->message);
     free(mc);
 }
 
@@ -464,8 +446,7 @@ static void method_models(struct rpc_call *call, json_t *params) {
     free(provider);
     if (!mc || !mc->req) {
         free(mc);
-        rpc_reply_error(call, RPC_INTERNAL, KIND_INTERNAL, NULL,
-                        "could not start listing the models");
+        rpc_reply_error(call, RPC_INTERNAL, NULL, "could not start listing the models");
         return;
     }
     rpc_call_set_cancel(call, models_cancel, mc);

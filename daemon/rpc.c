@@ -61,21 +61,21 @@ static size_t rpc_send(struct conn *conn, json_t *msg) {
     return len;
 }
 
-static json_t *rpc_error_object(int code, const char *kind, json_t *data, const char *message) {
+static json_t *rpc_error_object(int code, json_t *data, const char *message) {
     if (!data || !json_is_object(data)) {
         json_decref(data);
         data = json_object();
     }
-    json_object_set_new(data, "kind", json_string(kind));
+    json_object_set_new(data, "kind", json_string(rpc_code_kind(code)));
     return json_pack("{s:i, s:s, s:o}", "code", code, "message", message, "data", data);
 }
 
 /* Answers a request that never became a call (it was not valid). */
 static void rpc_send_early_error(struct daemon *d, struct conn *conn, json_t *id, int code,
-                                 const char *kind, const char *message) {
+                                 const char *message) {
     d->requests.failed++;
     json_t *msg = json_pack("{s:s, s:O?, s:o}", "jsonrpc", "2.0", "id", id, "error",
-                            rpc_error_object(code, kind, NULL, message));
+                            rpc_error_object(code, NULL, message));
     rpc_send(conn, msg);
 }
 
@@ -123,7 +123,7 @@ static void rpc_finish(struct rpc_call *call, json_t *msg, bool ok) {
 
 void rpc_reply(struct rpc_call *call, json_t *result) {
     if (!result) {
-        rpc_reply_error(call, RPC_INTERNAL, KIND_INTERNAL, NULL,
+        rpc_reply_error(call, RPC_INTERNAL, NULL,
                         "internal error: out of memory building the result");
         return;
     }
@@ -132,34 +132,32 @@ void rpc_reply(struct rpc_call *call, json_t *result) {
     rpc_finish(call, msg, true);
 }
 
-static void rpc_reply_verror(struct rpc_call *call, int code, const char *kind, json_t *data,
-                             const char *fmt, va_list ap) {
+static void rpc_reply_verror(struct rpc_call *call, int code, json_t *data, const char *fmt,
+                             va_list ap) {
     char message[1024];
     vsnprintf(message, sizeof message, fmt, ap);
     json_t *msg =
         json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", call->id ? call->id : json_null(),
-                  "error", rpc_error_object(code, kind, data, message));
+                  "error", rpc_error_object(code, data, message));
     rpc_finish(call, msg, false);
 }
 
-void rpc_reply_error(struct rpc_call *call, int code, const char *kind, json_t *data,
-                     const char *fmt, ...) {
+void rpc_reply_error(struct rpc_call *call, int code, json_t *data, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    rpc_reply_verror(call, code, kind, data, fmt, ap);
+    rpc_reply_verror(call, code, data, fmt, ap);
     va_end(ap);
 }
 
 void rpc_reply_invalid_param(struct rpc_call *call, const char *field, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    rpc_reply_verror(call, RPC_INVALID_PARAMS, KIND_INVALID_PARAMS,
-                     json_pack("{s:s}", "field", field), fmt, ap);
+    rpc_reply_verror(call, RPC_INVALID_PARAMS, json_pack("{s:s}", "field", field), fmt, ap);
     va_end(ap);
 }
 
 void rpc_reply_cancelled(struct rpc_call *call) {
-    rpc_reply_error(call, RPC_CANCELLED, KIND_CANCELLED, NULL, "the request was cancelled");
+    rpc_reply_error(call, RPC_CANCELLED, NULL, "the request was cancelled");
 }
 
 void rpc_notify(struct rpc_call *call, const char *method, json_t *params) {
@@ -228,11 +226,10 @@ bool rpc_call_client_alive(const struct rpc_call *call) {
     return conn_is_open(call->conn);
 }
 
-static int rpc_reject(struct rpc_request *r, json_t *id, int code, const char *kind,
-                      const char *message) {
+static int rpc_reject(struct rpc_request *r, json_t *id, int code, const char *message) {
     r->id = id;
     r->code = code;
-    r->kind = kind;
+    r->kind = rpc_code_kind(code);
     snprintf(r->message, sizeof r->message, "%s", message);
     return -1;
 }
@@ -240,16 +237,15 @@ static int rpc_reject(struct rpc_request *r, json_t *id, int code, const char *k
 /* Checks the envelope of a parsed value. */
 static int rpc_check_envelope(json_t *req, struct rpc_request *r) {
     if (json_is_array(req))
-        return rpc_reject(r, NULL, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
+        return rpc_reject(r, NULL, RPC_INVALID_REQUEST,
                           "batches (JSON arrays) are not supported: send one request object "
                           "per line");
     if (!json_is_object(req))
-        return rpc_reject(r, NULL, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
+        return rpc_reject(r, NULL, RPC_INVALID_REQUEST,
                           "a request must be a JSON object with jsonrpc, method and id");
     json_t *id = json_object_get(req, "id");
     if (id && !json_is_string(id) && !json_is_number(id) && !json_is_null(id))
-        return rpc_reject(r, NULL, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
-                          "id must be a number or a string");
+        return rpc_reject(r, NULL, RPC_INVALID_REQUEST, "id must be a number or a string");
     /* Every answer and improve.delta repeats the id: keep it short. */
     if (json_is_string(id) && json_string_length(id) > LIMIT_REQUEST_ID_BYTES) {
         char message[160];
@@ -257,23 +253,21 @@ static int rpc_check_envelope(json_t *req, struct rpc_request *r) {
                  "a string id may be at most %d bytes long (this one is %zu): use a number or a "
                  "shorter string",
                  LIMIT_REQUEST_ID_BYTES, json_string_length(id));
-        return rpc_reject(r, NULL, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST, message);
+        return rpc_reject(r, NULL, RPC_INVALID_REQUEST, message);
     }
     json_t *version = json_object_get(req, "jsonrpc");
     if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0)
-        return rpc_reject(r, id, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
-                          "jsonrpc must be \"2.0\"");
+        return rpc_reject(r, id, RPC_INVALID_REQUEST, "jsonrpc must be \"2.0\"");
     json_t *method = json_object_get(req, "method");
     if (!json_is_string(method))
-        return rpc_reject(r, id, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
+        return rpc_reject(r, id, RPC_INVALID_REQUEST,
                           "method must be a string naming the method to call");
     json_t *params = json_object_get(req, "params");
     if (params && json_is_array(params))
-        return rpc_reject(r, id, RPC_INVALID_PARAMS, KIND_INVALID_PARAMS,
+        return rpc_reject(r, id, RPC_INVALID_PARAMS,
                           "params must be an object of named parameters");
     if (params && !json_is_object(params))
-        return rpc_reject(r, id, RPC_INVALID_REQUEST, KIND_INVALID_REQUEST,
-                          "params must be an object");
+        return rpc_reject(r, id, RPC_INVALID_REQUEST, "params must be an object");
     r->id = id;
     r->method = json_string_value(method);
     r->params = params;
@@ -324,8 +318,7 @@ static int rpc_refuse_nul(struct rpc_request *r) {
                  "strings",
                  path);
         return rpc_reject(r, strcmp(key, "id") == 0 ? NULL : r->id,
-                          in_params ? RPC_INVALID_PARAMS : RPC_INVALID_REQUEST,
-                          in_params ? KIND_INVALID_PARAMS : KIND_INVALID_REQUEST, message);
+                          in_params ? RPC_INVALID_PARAMS : RPC_INVALID_REQUEST, message);
     }
     return 0;
 }
@@ -339,7 +332,7 @@ int rpc_parse_request(const char *line, size_t len, struct rpc_request *r) {
         char message[300];
         snprintf(message, sizeof message, "the request is not valid JSON: %s (at byte %d)",
                  jerr.text, jerr.position);
-        return rpc_reject(r, NULL, RPC_PARSE_ERROR, KIND_PARSE_ERROR, message);
+        return rpc_reject(r, NULL, RPC_PARSE_ERROR, message);
     }
     if (rpc_check_envelope(r->request, r) != 0)
         return -1;
@@ -358,7 +351,7 @@ void rpc_handle_line(struct daemon *d, struct conn *conn, const char *line, size
         return; /* keep-alive newlines are harmless */
     struct rpc_request r;
     if (rpc_parse_request(line, len, &r) != 0) {
-        rpc_send_early_error(d, conn, r.id, r.code, r.kind, r.message);
+        rpc_send_early_error(d, conn, r.id, r.code, r.message);
         json_decref(r.request);
         return;
     }
@@ -371,7 +364,7 @@ void rpc_handle_line(struct daemon *d, struct conn *conn, const char *line, size
             snprintf(message, sizeof message,
                      "unknown method \"%.*s\": docs/protocol.md lists the methods",
                      RPC_NAME_IN_MESSAGE, name);
-            rpc_send_early_error(d, conn, id, RPC_METHOD_NOT_FOUND, KIND_METHOD_NOT_FOUND, message);
+            rpc_send_early_error(d, conn, id, RPC_METHOD_NOT_FOUND, message);
         }
         json_decref(req);
         return;
@@ -381,8 +374,7 @@ void rpc_handle_line(struct daemon *d, struct conn *conn, const char *line, size
     if (!call || !params) {
         free(call);
         json_decref(params);
-        rpc_send_early_error(d, conn, id, RPC_INTERNAL, KIND_INTERNAL,
-                             "internal error: out of memory");
+        rpc_send_early_error(d, conn, id, RPC_INTERNAL, "internal error: out of memory");
         json_decref(req);
         return;
     }

@@ -38,7 +38,7 @@ struct rpc_request {
     const char *method; /* borrowed; set when valid */
     json_t *params;     /* borrowed; NULL when absent */
     int code;           /* on error: the JSON-RPC error code ... */
-    const char *kind;   /* ... its data.kind ... */
+    const char *kind;   /* ... its data.kind (rpc_code_kind) ... */
     char message[320];  /* ... and the sentence for the client */
 };
 
@@ -52,10 +52,11 @@ void rpc_handle_line(struct daemon *d, struct conn *conn, const char *line, size
 
 /* Answers and frees the call. result is stolen. */
 void rpc_reply(struct rpc_call *call, json_t *result);
-/* Answers an error and frees the call. data is stolen (may be NULL); kind is
- * added to it as data.kind. The message is a sentence a person can act on. */
-void rpc_reply_error(struct rpc_call *call, int code, const char *kind, json_t *data,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Answers an error and frees the call. data is stolen (may be NULL); the
+ * code's kind (rpc_code_kind) is added to it as data.kind. The message is
+ * a sentence a person can act on. */
+void rpc_reply_error(struct rpc_call *call, int code, json_t *data, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* -32602 with data.field = field. */
 void rpc_reply_invalid_param(struct rpc_call *call, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

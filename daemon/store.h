@@ -35,10 +35,8 @@ struct store;
 /* The protocol's history error codes (include/protocol.h, docs/protocol.md):
  * persistence disabled, and a database that failed (disk full, read-only,
  * locked, ...). */
-#define STORE_RPC_DISABLED  RPC_PERSISTENCE_DISABLED
-#define STORE_KIND_DISABLED KIND_PERSISTENCE_DISABLED
-#define STORE_RPC_STORAGE   RPC_STORAGE_ERROR
-#define STORE_KIND_STORAGE  KIND_STORAGE_ERROR
+#define STORE_RPC_DISABLED RPC_PERSISTENCE_DISABLED
+#define STORE_RPC_STORAGE  RPC_STORAGE_ERROR
 
 /* Breaker numbers, the old backend's. */
 #define STORE_CIRCUIT_FAILURES 5

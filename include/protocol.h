@@ -24,7 +24,8 @@ enum rpc_code {
     RPC_CANCELLED = -32800,
 };
 
-/* data.kind for each code; "too_large" shares -32600. */
+/* data.kind for each code; "too_large" shares -32600. Only
+ * rpc_code_kind and the one too_large sender name them. */
 #define KIND_PARSE_ERROR          "parse_error"
 #define KIND_INVALID_REQUEST      "invalid_request"
 #define KIND_TOO_LARGE            "too_large"
@@ -40,5 +41,8 @@ enum rpc_code {
 #define KIND_PERSISTENCE_DISABLED "persistence_disabled"
 #define KIND_STORAGE_ERROR        "storage_error"
 #define KIND_CANCELLED            "cancelled"
+
+/* data.kind of an error code (common/rpc_kind.c): the one mapping. */
+const char *rpc_code_kind(int code);
 
 #endif
