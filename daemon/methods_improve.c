@@ -11,15 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "builtin.h"
 #include "config.h"
 #include "daemon.h"
 #include "fewshot.h"
 #include "llm.h"
+#include "llm_builtin.h"
+#include "llm_result.h"
 #include "log.h"
 #include "promptd_limits.h"
 #include "protocol.h"
-#include "result.h"
 #include "store.h"
 #include "utf8.h"
 

@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "json_field_stream.h"
-#include "ndjson.h"
-#include "sse.h"
+#include "llm_field_stream.h"
+#include "llm_ndjson.h"
+#include "llm_sse.h"
 #include "utf8.h"
 
 #define LIMIT 4096

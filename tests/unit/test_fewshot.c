@@ -13,8 +13,8 @@
 
 #include "config.h"
 #include "fewshot.h"
+#include "llm_result.h"
 #include "promptd_limits.h"
-#include "result.h"
 #include "unit.h"
 
 /* A growable string for building trainsets. */

@@ -1,5 +1,5 @@
 /* llm_delta: whatever the pieces, the emitted text is the input trimmed
- * the way result.c trims improved_prompt (utf8_trim), and no emission is
+ * the way llm_result.c trims improved_prompt (utf8_trim), and no emission is
  * empty. Inputs are cut at every code-point boundary pair. */
 #include <stdlib.h>
 

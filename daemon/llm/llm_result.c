@@ -1,6 +1,6 @@
 /* The improve result: parsing and validating model output, schemas,
- * prompts, score and protocol JSON; see result.h. */
-#include "result.h"
+ * prompts, score and protocol JSON; see llm_result.h. */
+#include "llm_result.h"
 
 #include <math.h>
 #include <stdlib.h>

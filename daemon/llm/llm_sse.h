@@ -10,8 +10,8 @@
  * missing its blank line: the spec discards it, and sse_finish says so.
  *
  * No I/O, no loop: the caller owns the bytes and the timing. */
-#ifndef PROMPTD_SSE_H
-#define PROMPTD_SSE_H
+#ifndef PROMPTD_LLM_SSE_H
+#define PROMPTD_LLM_SSE_H
 
 #include <stddef.h>
 

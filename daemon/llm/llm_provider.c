@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "result.h"
-#include "sse.h"
+#include "llm_result.h"
+#include "llm_sse.h"
 #include "utf8.h"
 
 void llm_http_clear(struct llm_http *h) {

@@ -18,12 +18,12 @@
  * What it does not do: validate the JSON fully. It is a preview; the
  * authoritative result is result_parse_model_output on the whole text.
  * Malformed escapes and invalid UTF-8 in the value come out as U+FFFD, and
- * so does NUL (\u0000 or a raw byte), as result.c stores it. A
+ * so does NUL (\u0000 or a raw byte), as llm_result.c stores it. A
  * '{' that turns out not to open a JSON object (prose such as "use {x}")
  * is abandoned and scanning resumes at the next '{', as the final parse's
  * repair does. The emitted text is always valid UTF-8. No I/O, no loop. */
-#ifndef PROMPTD_JSON_FIELD_STREAM_H
-#define PROMPTD_JSON_FIELD_STREAM_H
+#ifndef PROMPTD_LLM_FIELD_STREAM_H
+#define PROMPTD_LLM_FIELD_STREAM_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* The streamed improve.delta text must concatenate to the final
- * improved_prompt (docs/protocol.md), and result.c trims that field
+ * improved_prompt (docs/protocol.md), and llm_result.c trims that field
  * (utf8_trim): models served by llama.cpp, for one, write " poem ". This
  * filter sits between the field extractor and the deltas and trims the
  * same way, as the text arrives: spaces before the first other character

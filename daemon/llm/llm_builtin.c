@@ -1,8 +1,8 @@
-/* The builtin offline improver; see builtin.h and docs/builtin.md.
+/* The builtin offline improver; see llm_builtin.h and docs/builtin.md.
  * It never rewrites the idea: it quotes it whole and builds the structure
  * around it from a table of domains, so it cannot distort what the person
  * said. Everything is a pure function of (idea, context). */
-#include "builtin.h"
+#include "llm_builtin.h"
 
 #include <ctype.h>
 #include <stdlib.h>

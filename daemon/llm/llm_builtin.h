@@ -5,10 +5,10 @@
  * the idea word for word. It is honest about what it is: low confidence
  * and a reasoning that says it is the offline template. docs/builtin.md
  * describes the template. Pure: same input, same output; no I/O. */
-#ifndef PROMPTD_BUILTIN_H
-#define PROMPTD_BUILTIN_H
+#ifndef PROMPTD_LLM_BUILTIN_H
+#define PROMPTD_LLM_BUILTIN_H
 
-#include "result.h"
+#include "llm_result.h"
 
 /* Name used as the provider and model of builtin results. */
 #define BUILTIN_NAME "builtin"

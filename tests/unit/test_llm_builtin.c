@@ -5,7 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-#include "builtin.h"
+#include "llm_builtin.h"
 #include "unit.h"
 #include "utf8.h"
 

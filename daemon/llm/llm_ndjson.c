@@ -1,8 +1,8 @@
-/* Incremental NDJSON line splitter; see ndjson.h. A partial line waits in
+/* Incremental NDJSON line splitter; see llm_ndjson.h. A partial line waits in
  * `line`; complete lines inside one chunk are passed straight from the
  * caller's buffer when nothing is pending, so the common case copies
  * nothing. */
-#include "ndjson.h"
+#include "llm_ndjson.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

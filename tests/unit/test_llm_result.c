@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llm_result.h"
 #include "promptd_limits.h"
-#include "result.h"
 #include "unit.h"
 #include "utf8.h"
 

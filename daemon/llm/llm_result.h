@@ -10,8 +10,8 @@
  *   reasoning    string or null
  *   confidence   number in 0..1 or null
  */
-#ifndef PROMPTD_RESULT_H
-#define PROMPTD_RESULT_H
+#ifndef PROMPTD_LLM_RESULT_H
+#define PROMPTD_LLM_RESULT_H
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "result.h"
+#include "llm_result.h"
 
 struct daemon;
 struct llm;

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "llm_provider.h"
+#include "llm_result.h"
+#include "llm_sse.h"
 #include "promptd_limits.h"
-#include "result.h"
-#include "sse.h"
 
 #define OPENAI_TEMPERATURE 0.3
 

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "llm_provider.h"
+#include "llm_result.h"
+#include "llm_sse.h"
 #include "promptd_limits.h"
-#include "result.h"
-#include "sse.h"
 
 #define ANTHROPIC_VERSION     "2023-06-01"
 #define ANTHROPIC_TOOL        "submit_improved_prompt"

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "builtin.h"
 #include "config.h"
+#include "llm_builtin.h"
 
 char *llm_ollama_host_url(const char *host) {
     char buf[512];

@@ -1,5 +1,5 @@
 /* Incremental extractor of one top-level JSON string field; see
- * json_field_stream.h. Three layers, each a small state machine fed one
+ * llm_field_stream.h. Three layers, each a small state machine fed one
  * byte at a time:
  *   - the scanner finds the first '{' outside <think>...</think>;
  *   - the object walker follows the top-level object's keys and values,
@@ -8,7 +8,7 @@
  *     wanted value into code points, holding back incomplete sequences.
  * Decoded value bytes collect in `out` during one feed and go to the
  * callback in one call at its end, so pieces are as large as chunks. */
-#include "json_field_stream.h"
+#include "llm_field_stream.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -132,7 +132,7 @@ static int out_put(struct json_field_stream *s, const char *p, size_t n) {
 
 /* Decoded bytes go to the key being read or to the output. A NUL (from
  * \u0000 or a raw byte; it always comes alone) goes out as U+FFFD, as
- * result.c stores it: no client gets a NUL, and the deltas still
+ * llm_result.c stores it: no client gets a NUL, and the deltas still
  * concatenate to the final prompt. */
 static int put(struct json_field_stream *s, const char *p, size_t n) {
     if (s->top == TOP_IN_TARGET && n == 1 && *p == '\0')

@@ -2,7 +2,7 @@
  * one byte either side (in one chunk and across chunks), finish, stop. */
 #include <stdlib.h>
 
-#include "ndjson.h"
+#include "llm_ndjson.h"
 #include "unit.h"
 
 struct rec {

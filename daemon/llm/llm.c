@@ -25,19 +25,19 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "builtin.h"
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
-#include "json_field_stream.h"
+#include "llm_builtin.h"
 #include "llm_delta.h"
+#include "llm_field_stream.h"
 #include "llm_provider.h"
+#include "llm_result.h"
 #include "llm_target.h"
 #include "llm_template.h"
 #include "log.h"
 #include "promptd_limits.h"
 #include "protocol.h"
-#include "result.h"
 #include "utf8.h"
 
 /* Bytes of a non-2xx response body kept for its error message. */
@@ -362,7 +362,7 @@ static void llm_emit_delta(void *arg, const char *text, size_t len) {
         r->on_delta(r->arg, text, len);
 }
 
-/* The field's text as it is decoded, trimmed as result.c trims the final
+/* The field's text as it is decoded, trimmed as llm_result.c trims the final
  * improved_prompt, so the deltas add up to it. */
 static int llm_on_jfs(void *user, const char *text, size_t len) {
     struct llm_request *r = user;

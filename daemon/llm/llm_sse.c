@@ -1,9 +1,9 @@
-/* Incremental SSE parser; see sse.h. Bytes are consumed as they come: a
+/* Incremental SSE parser; see llm_sse.h. Bytes are consumed as they come: a
  * partial line waits in `line`, the event being built in `data` and
  * `event`. Every byte of an event is counted in block_bytes against the
  * limit before it is stored, so memory stays within about twice the limit
  * whatever the server sends. */
-#include "sse.h"
+#include "llm_sse.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * limits one byte either side, sticky errors, stop and finish. */
 #include <stdlib.h>
 
-#include "sse.h"
+#include "llm_sse.h"
 #include "unit.h"
 
 /* Records events as "name|data" lines (data's newlines shown as '/'). */

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llm_ndjson.h"
 #include "llm_provider.h"
-#include "ndjson.h"
+#include "llm_result.h"
 #include "promptd_limits.h"
-#include "result.h"
 
 /* Ollama's sampling for a structured rewrite: low temperature keeps the
  * JSON well-formed and the prompt faithful to the idea. */

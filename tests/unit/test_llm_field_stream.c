@@ -5,7 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-#include "json_field_stream.h"
+#include "llm_field_stream.h"
 #include "unit.h"
 #include "utf8.h"
 
@@ -18,7 +18,7 @@ struct sample {
 
 static const struct sample samples[] = {
     {"plain", "{\"improved_prompt\":\"Hello, world\"}", "Hello, world", true},
-    /* NUL never goes out (U+FFFD instead, as result.c stores it); other
+    /* NUL never goes out (U+FFFD instead, as llm_result.c stores it); other
      * controls are passed on exactly, for clients to render harmless. */
     {"nul and controls", "{\"improved_prompt\":\"a\\u0000b\\u001b]0;t\\u0007\\u009b\\u0000\"}",
      "a\xEF\xBF\xBD"

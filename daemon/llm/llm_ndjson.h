@@ -3,8 +3,8 @@
  * back once per complete line, "\n" and a trailing "\r" removed. Lines
  * that are empty or only spaces/tabs are skipped. It does not parse JSON:
  * the callback does (json_loadb on line, len). No I/O, no loop. */
-#ifndef PROMPTD_NDJSON_H
-#define PROMPTD_NDJSON_H
+#ifndef PROMPTD_LLM_NDJSON_H
+#define PROMPTD_LLM_NDJSON_H
 
 #include <stddef.h>
 
