@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -12,18 +13,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "llm_provider.h"
 #include "log.h"
 #include "promptd_limits.h"
+#include "xalloc.h"
 
 enum key_type { T_STR, T_BOOL, T_LONG, T_DOUBLE, T_LOGLEVEL, T_PROVIDER, T_FALLBACK, T_URL };
 
 enum key_flags {
     F_SECRET = 1,  /* never printed or logged; file must be private */
     F_RESTART = 2, /* read at start-up only; SIGHUP says so */
+    F_HIDDEN =
+        4, /* test-only: config.get and --check-config never show it (redis's HIDDEN_CONFIG) */
+    F_PROVIDER = 8, /* a provider's own key: offset indexes cfg->provider_values */
 };
 
 struct key {
-    const char *name;
+    const char *name; /* NULL: where the providers' keys of group `offset` go */
     enum key_type type;
     size_t offset;
     const char *def; /* default as text; NULL: unset */
@@ -33,16 +39,19 @@ struct key {
 
 #define OFF(field) offsetof(struct config, field)
 
-/* The one list of configuration keys. Order is the order of config.get. */
-static const struct key keys[] = {
+/* Where the keys derived from llm_providers[] go in the list: their API
+ * keys (the first key of each provider, then the second ones), their base
+ * URL variables. */
+enum { GROUP_API_KEYS, GROUP_BASE_URLS };
+
+/* The keys of promptd itself, and where the providers' own go (name NULL).
+ * Order is the order of config.get. */
+static const struct key fixed_keys[] = {
     {"LLM_PROVIDER", T_PROVIDER, OFF(llm_provider), "ollama", 0, 0, 0},
     {"LLM_MODEL", T_STR, OFF(llm_model), NULL, 0, 0, 0},
     {"LLM_BASE_URL", T_URL, OFF(llm_base_url), NULL, 0, 0, 0},
     {"LLM_API_KEY", T_STR, OFF(llm_api_key), NULL, 0, 0, F_SECRET},
-    {"OPENAI_API_KEY", T_STR, OFF(openai_api_key), NULL, 0, 0, F_SECRET},
-    {"ANTHROPIC_API_KEY", T_STR, OFF(anthropic_api_key), NULL, 0, 0, F_SECRET},
-    {"GEMINI_API_KEY", T_STR, OFF(gemini_api_key), NULL, 0, 0, F_SECRET},
-    {"DEEPSEEK_API_KEY", T_STR, OFF(deepseek_api_key), NULL, 0, 0, F_SECRET},
+    {NULL, T_STR, GROUP_API_KEYS, NULL, 0, 0, 0},
     {"LLM_FALLBACK_PROVIDER", T_FALLBACK, OFF(llm_fallback_provider), NULL, 0, 0, 0},
     {"FEWSHOT_ENABLED", T_BOOL, OFF(fewshot_enabled), "false", 0, 0, 0},
     {"FEWSHOT_TRAINSET_PATH", T_STR, OFF(fewshot_trainset_path), NULL, 0, 0, 0},
@@ -54,7 +63,7 @@ static const struct key keys[] = {
     {"LLM_PREWARM", T_BOOL, OFF(llm_prewarm), "false", 0, 0, 0},
     {"LLM_KEEP_ALIVE", T_STR, OFF(llm_keep_alive), NULL, 0, 0, 0},
     {"LLM_NUM_CTX", T_LONG, OFF(llm_num_ctx), "0", 0, 1048576, 0},
-    {"OLLAMA_HOST", T_STR, OFF(ollama_host), NULL, 0, 0, 0},
+    {NULL, T_STR, GROUP_BASE_URLS, NULL, 0, 0, 0},
     {"SQLITE_ENABLED", T_BOOL, OFF(sqlite_enabled), "true", 0, 0, F_RESTART},
     {"SQLITE_DB_PATH", T_STR, OFF(sqlite_db_path), NULL, 0, 0, F_RESTART},
     {"SQLITE_RETENTION_DAYS", T_LONG, OFF(sqlite_retention_days), "30", 0, 36500, 0},
@@ -67,35 +76,107 @@ static const struct key keys[] = {
     {"MAX_QUEUED_REQUESTS", T_LONG, OFF(max_queued_requests), "256", 0, 100000, 0},
     {"MAX_QUEUE_WAIT_MS", T_LONG, OFF(max_queue_wait_ms), "60000", 100, 3600000, 0},
     {"LOG_LEVEL", T_LOGLEVEL, OFF(log_level), "info", 0, 0, 0},
-    {"PROMPTD_TEST_CIRCUIT_PAUSE_MS", T_LONG, OFF(test_circuit_pause_ms), "0", 0, 86400000, 0},
+    {"PROMPTD_TEST_CIRCUIT_PAUSE_MS", T_LONG, OFF(test_circuit_pause_ms), "0", 0, 86400000,
+     F_HIDDEN},
     {"PROMPTD_TEST_MAX_PAGE_COUNT", T_LONG, OFF(test_max_page_count), "0", 0, 2147483647,
-     F_RESTART},
+     F_RESTART | F_HIDDEN},
 };
-#define N_KEYS (sizeof keys / sizeof keys[0])
+#define N_FIXED_KEYS (sizeof fixed_keys / sizeof fixed_keys[0])
+
+/* The one list of configuration keys: fixed_keys with the providers'
+ * keys in their places. Built once (keys_init), never freed. */
+static struct key *keys;
+static size_t n_keys;
+static size_t n_provider_values; /* how many F_PROVIDER keys */
+static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
+
+static bool keys_have(const char *name) {
+    for (size_t i = 0; i < n_keys; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Adds a provider's key, once even when two providers share it. */
+static void keys_add_provider_key(const char *name, enum key_type type, int flags) {
+    if (keys_have(name))
+        return;
+    keys[n_keys++] = (struct key){name, type, n_provider_values++, NULL, 0, 0, flags | F_PROVIDER};
+}
+
+static void keys_add_group(size_t group) {
+    if (group == GROUP_API_KEYS) {
+        for (size_t k = 0; k < LLM_KEY_VARS_MAX; k++)
+            for (size_t i = 0; llm_providers[i]; i++)
+                if (llm_providers[i]->key_vars[k].name)
+                    keys_add_provider_key(llm_providers[i]->key_vars[k].name, T_STR, F_SECRET);
+        return;
+    }
+    /* A base URL variable is an http(s):// URL unless the provider reads it
+     * its own way (OLLAMA_HOST's host:port). */
+    for (size_t i = 0; llm_providers[i]; i++) {
+        const struct llm_provider *p = llm_providers[i];
+        if (p->base_url_var)
+            keys_add_provider_key(p->base_url_var, p->base_url_of ? T_STR : T_URL, 0);
+    }
+}
+
+static void keys_build(void) {
+    size_t n_providers = 0;
+    while (llm_providers[n_providers])
+        n_providers++;
+    keys = xcalloc(N_FIXED_KEYS + n_providers * (LLM_KEY_VARS_MAX + 1), sizeof *keys);
+    for (size_t i = 0; i < N_FIXED_KEYS; i++) {
+        if (fixed_keys[i].name)
+            keys[n_keys++] = fixed_keys[i];
+        else
+            keys_add_group(fixed_keys[i].offset);
+    }
+}
+
+static void keys_init(void) {
+    pthread_once(&keys_once, keys_build);
+}
 
 /* Names the old Python backend's .env used for the same settings. */
 static const struct {
     const char *old_name, *name;
 } aliases[] = {{"DSPY_FEWSHOT_ENABLED", "FEWSHOT_ENABLED"}};
 
-static const char *const providers[] = {"ollama", "openai", "anthropic", "gemini", "builtin"};
-
 static const struct key *key_find(const char *name) {
+    keys_init();
     for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
         if (strcmp(name, aliases[i].old_name) == 0)
             name = aliases[i].name;
-    for (size_t i = 0; i < N_KEYS; i++)
+    for (size_t i = 0; i < n_keys; i++)
         if (strcmp(keys[i].name, name) == 0)
             return &keys[i];
     return NULL;
 }
 
 static void *field(struct config *cfg, const struct key *k) {
-    return (char *)cfg + k->offset;
+    if (!(k->flags & F_PROVIDER))
+        return (char *)cfg + k->offset;
+    if (!cfg->provider_values) /* a config not made by config_defaults */
+        cfg->provider_values = xcalloc(n_provider_values, sizeof *cfg->provider_values);
+    return &cfg->provider_values[k->offset];
 }
 
+/* NULL for a provider key of a config that has none. */
 static const void *cfield(const struct config *cfg, const struct key *k) {
-    return (const char *)cfg + k->offset;
+    if (!(k->flags & F_PROVIDER))
+        return (const char *)cfg + k->offset;
+    return cfg->provider_values ? &cfg->provider_values[k->offset] : NULL;
+}
+
+static bool key_is_string(const struct key *k) {
+    return k->type == T_STR || k->type == T_PROVIDER || k->type == T_FALLBACK || k->type == T_URL;
+}
+
+/* A string key's value, NULL when unset. */
+static const char *key_str(const struct config *cfg, const struct key *k) {
+    char *const *slot = cfield(cfg, k);
+    return slot ? *slot : NULL;
 }
 
 static int parse_bool(const char *v, bool *out) {
@@ -108,13 +189,6 @@ static int parse_bool(const char *v, bool *out) {
             return *out = false, 0;
     }
     return -1;
-}
-
-static bool is_provider(const char *v) {
-    for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++)
-        if (strcmp(v, providers[i]) == 0)
-            return true;
-    return false;
 }
 
 /* Validates value for key k and stores it. On error writes why into err
@@ -163,9 +237,10 @@ static int key_set(struct config *cfg, const struct key *k, const char *v, char 
     case T_FALLBACK:
         if (k->type == T_FALLBACK && (*v == '\0' || strcmp(v, "none") == 0)) {
             v = NULL;
-        } else if (!is_provider(v)) {
-            snprintf(err, errlen,
-                     "\"%s\" is not a provider (ollama, openai, anthropic, gemini, builtin%s)", v,
+        } else if (!llm_provider_find(v)) {
+            char names[128];
+            llm_provider_names(names, sizeof names, ", ");
+            snprintf(err, errlen, "\"%s\" is not a provider (%s%s)", v, names,
                      k->type == T_FALLBACK ? " or none" : "");
             return -1;
         }
@@ -181,23 +256,20 @@ static int key_set(struct config *cfg, const struct key *k, const char *v, char 
     }
     char **slot = field(cfg, k);
     free(*slot);
-    *slot = NULL;
-    if (v && *v && !(*slot = strdup(v))) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    *slot = v && *v ? xstrdup(v) : NULL;
     return 0;
 }
 
 struct config *config_defaults(void) {
-    struct config *cfg = calloc(1, sizeof *cfg);
-    if (!cfg)
-        return NULL;
+    keys_init();
+    struct config *cfg = xcalloc(1, sizeof *cfg);
+    cfg->provider_values = xcalloc(n_provider_values, sizeof *cfg->provider_values);
     char err[256];
-    for (size_t i = 0; i < N_KEYS; i++)
+    for (size_t i = 0; i < n_keys; i++)
         if (keys[i].def && key_set(cfg, &keys[i], keys[i].def, err, sizeof err) != 0) {
-            config_free(cfg);
-            return NULL;
+            /* A default the table itself holds is wrong: a broken build. */
+            log_error("config: the default of %s is invalid: %s", keys[i].name, err);
+            abort();
         }
     return cfg;
 }
@@ -205,12 +277,17 @@ struct config *config_defaults(void) {
 void config_free(struct config *cfg) {
     if (!cfg)
         return;
-    for (size_t i = 0; i < N_KEYS; i++) {
-        enum key_type t = keys[i].type;
-        if (t == T_STR || t == T_PROVIDER || t == T_FALLBACK || t == T_URL)
+    keys_init();
+    for (size_t i = 0; i < n_keys; i++)
+        if (key_is_string(&keys[i]) && cfield(cfg, &keys[i]))
             free(*(char **)field(cfg, &keys[i]));
-    }
+    free(cfg->provider_values);
     free(cfg);
+}
+
+const char *config_value(const struct config *cfg, const char *name) {
+    const struct key *k = key_find(name);
+    return k && key_is_string(k) ? key_str(cfg, k) : NULL;
 }
 
 static char *trim(char *s) {
@@ -292,9 +369,9 @@ static int config_parse_line(struct config *cfg, char *line, const char *name, i
                  name, lineno, k->name, name);
         return -1;
     }
-    char why[256];
-    if (key_set(cfg, k, value, why, sizeof why) != 0) {
-        snprintf(err, errlen, "%s:%d: invalid value for %s: %s", name, lineno, k->name, why);
+    char cause[256];
+    if (key_set(cfg, k, value, cause, sizeof cause) != 0) {
+        snprintf(err, errlen, "%s:%d: invalid value for %s: %s", name, lineno, k->name, cause);
         return -1;
     }
     return 0;
@@ -302,11 +379,7 @@ static int config_parse_line(struct config *cfg, char *line, const char *name, i
 
 int config_parse_text(struct config *cfg, const char *text, size_t len, const char *name,
                       bool private_file, char *err, size_t errlen) {
-    char *copy = malloc(len + 1);
-    if (!copy) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    char *copy = xmalloc(len + 1);
     memcpy(copy, text, len);
     copy[len] = '\0';
     int rc = 0, lineno = 1;
@@ -328,11 +401,7 @@ int config_parse_text(struct config *cfg, const char *text, size_t len, const ch
 
 char *config_read_bounded(FILE *f, size_t max, const char *what, const char *hint, size_t *len,
                           char *err, size_t errlen) {
-    char *text = malloc(max + 1);
-    if (!text) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    char *text = xmalloc(max + 1);
     *len = fread(text, 1, max + 1, f);
     if (ferror(f))
         snprintf(err, errlen, "cannot read %s: %s", what, strerror(errno));
@@ -365,21 +434,22 @@ static int config_read_file(struct config *cfg, const char *path, char *err, siz
 }
 
 static int config_read_env(struct config *cfg, char *err, size_t errlen) {
+    keys_init();
     for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
         const char *v = getenv(aliases[i].old_name);
-        char why[256];
+        char cause[256];
         if (v && !getenv(aliases[i].name) &&
-            key_set(cfg, key_find(aliases[i].name), v, why, sizeof why) != 0) {
+            key_set(cfg, key_find(aliases[i].name), v, cause, sizeof cause) != 0) {
             snprintf(err, errlen, "environment: invalid value for %s: %s", aliases[i].old_name,
-                     why);
+                     cause);
             return -1;
         }
     }
-    for (size_t i = 0; i < N_KEYS; i++) {
+    for (size_t i = 0; i < n_keys; i++) {
         const char *v = getenv(keys[i].name);
-        char why[256];
-        if (v && key_set(cfg, &keys[i], v, why, sizeof why) != 0) {
-            snprintf(err, errlen, "environment: invalid value for %s: %s", keys[i].name, why);
+        char cause[256];
+        if (v && key_set(cfg, &keys[i], v, cause, sizeof cause) != 0) {
+            snprintf(err, errlen, "environment: invalid value for %s: %s", keys[i].name, cause);
             return -1;
         }
     }
@@ -388,9 +458,9 @@ static int config_read_env(struct config *cfg, char *err, size_t errlen) {
 
 static int config_apply_flag(struct config *cfg, const char *name, const char *flag,
                              const char *value, char *err, size_t errlen) {
-    char why[256];
-    if (value && key_set(cfg, key_find(name), value, why, sizeof why) != 0) {
-        snprintf(err, errlen, "invalid value for %s: %s", flag, why);
+    char cause[256];
+    if (value && key_set(cfg, key_find(name), value, cause, sizeof cause) != 0) {
+        snprintf(err, errlen, "invalid value for %s: %s", flag, cause);
         return -1;
     }
     return 0;
@@ -409,17 +479,13 @@ static char *config_default_path(void) {
     else
         return NULL;
     struct stat st;
-    return stat(buf, &st) == 0 ? strdup(buf) : NULL;
+    return stat(buf, &st) == 0 ? xstrdup(buf) : NULL;
 }
 
 int config_load(const char *config_path, const struct config_flags *flags, struct config **out,
                 char **used_path, char *err, size_t errlen) {
     struct config *cfg = config_defaults();
-    char *path = config_path ? strdup(config_path) : config_default_path();
-    if (!cfg) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    char *path = config_path ? xstrdup(config_path) : config_default_path();
     if (path && config_read_file(cfg, path, err, errlen) != 0)
         goto fail;
     if (config_read_env(cfg, err, errlen) != 0)
@@ -454,7 +520,7 @@ static json_t *key_json(const struct config *cfg, const struct key *k) {
     case T_LOGLEVEL:
         return json_string(log_level_name(*(const int *)p));
     default: {
-        const char *s = *(char *const *)p;
+        const char *s = key_str(cfg, k);
         if (!s)
             return json_null();
         return json_string((k->flags & F_SECRET) ? "***" : s);
@@ -463,21 +529,24 @@ static json_t *key_json(const struct config *cfg, const struct key *k) {
 }
 
 json_t *config_to_json(const struct config *cfg) {
+    keys_init();
     json_t *obj = json_object();
-    for (size_t i = 0; obj && i < N_KEYS; i++)
-        json_object_set_new(obj, keys[i].name, key_json(cfg, &keys[i]));
+    for (size_t i = 0; obj && i < n_keys; i++)
+        if (!(keys[i].flags & F_HIDDEN))
+            json_object_set_new(obj, keys[i].name, key_json(cfg, &keys[i]));
     return obj;
 }
 
 void config_log_changes(const struct config *old_cfg, const struct config *new_cfg) {
+    keys_init();
     int changed = 0;
-    for (size_t i = 0; i < N_KEYS; i++) {
+    for (size_t i = 0; i < n_keys; i++) {
         const struct key *k = &keys[i];
         json_t *a = key_json(old_cfg, k), *b = key_json(new_cfg, k);
         bool same = json_equal(a, b);
         if ((k->flags & F_SECRET) && same) {
-            const char *sa = *(char *const *)cfield(old_cfg, k);
-            const char *sb = *(char *const *)cfield(new_cfg, k);
+            const char *sa = key_str(old_cfg, k);
+            const char *sb = key_str(new_cfg, k);
             same = (!sa && !sb) || (sa && sb && strcmp(sa, sb) == 0);
         }
         if (!same) {
@@ -498,19 +567,6 @@ void config_log_changes(const struct config *old_cfg, const struct config *new_c
     }
     if (!changed)
         log_info("config: reloaded, nothing changed");
-}
-
-const char *config_api_key(const struct config *cfg, const char *provider) {
-    const char *specific = NULL;
-    if (strcmp(provider, "openai") == 0)
-        specific = cfg->openai_api_key;
-    else if (strcmp(provider, "anthropic") == 0)
-        specific = cfg->anthropic_api_key;
-    else if (strcmp(provider, "gemini") == 0)
-        specific = cfg->gemini_api_key;
-    else if (strcmp(provider, "deepseek") == 0)
-        specific = cfg->deepseek_api_key;
-    return specific ? specific : cfg->llm_api_key;
 }
 
 const char *config_home_dir(void) {

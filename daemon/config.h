@@ -11,14 +11,10 @@
 /* Every string is owned by the struct (NULL when unset). */
 struct config {
     /* LLM */
-    char *llm_provider;              /* LLM_PROVIDER: ollama|openai|anthropic|gemini|builtin */
+    char *llm_provider;              /* LLM_PROVIDER: a name in llm_providers[] */
     char *llm_model;                 /* LLM_MODEL; NULL: the provider's default */
     char *llm_base_url;              /* LLM_BASE_URL; NULL: the provider's default */
     char *llm_api_key;               /* LLM_API_KEY (secret) */
-    char *openai_api_key;            /* OPENAI_API_KEY (secret) */
-    char *anthropic_api_key;         /* ANTHROPIC_API_KEY (secret) */
-    char *gemini_api_key;            /* GEMINI_API_KEY (secret) */
-    char *deepseek_api_key;          /* DEEPSEEK_API_KEY (secret) */
     char *llm_fallback_provider;     /* LLM_FALLBACK_PROVIDER; NULL: none */
     bool fewshot_enabled;            /* FEWSHOT_ENABLED (alias DSPY_FEWSHOT_ENABLED) */
     char *fewshot_trainset_path;     /* FEWSHOT_TRAINSET_PATH */
@@ -29,7 +25,9 @@ struct config {
     bool llm_prewarm;                /* LLM_PREWARM */
     char *llm_keep_alive;            /* LLM_KEEP_ALIVE, passed to Ollama as is */
     long llm_num_ctx;                /* LLM_NUM_CTX; 0: Ollama's default */
-    char *ollama_host;               /* OLLAMA_HOST */
+    /* The providers' own keys (OPENAI_API_KEY, OPENAI_BASE_URL, OLLAMA_HOST
+     * ...), derived from llm_providers[]: owned, read with config_value. */
+    char **provider_values;
     /* History */
     bool sqlite_enabled;        /* SQLITE_ENABLED */
     char *sqlite_db_path;       /* SQLITE_DB_PATH; resolved to the default when unset */
@@ -43,7 +41,8 @@ struct config {
     long max_queued_requests;     /* MAX_QUEUED_REQUESTS */
     long max_queue_wait_ms;       /* MAX_QUEUE_WAIT_MS: longest wait for a slot */
     int log_level;                /* LOG_LEVEL, an enum log_level */
-    /* Test-only knobs (documented as such; not for production use). */
+    /* Test-only knobs (documented as such; not for production use;
+     * config.get and --check-config do not show them). */
     long test_circuit_pause_ms; /* PROMPTD_TEST_CIRCUIT_PAUSE_MS; 0: 5 minutes */
     long test_max_page_count;   /* PROMPTD_TEST_MAX_PAGE_COUNT; 0: unlimited */
 };
@@ -65,7 +64,7 @@ int config_load(const char *config_path, const struct config_flags *flags, struc
                 char **used_path, char *err, size_t errlen);
 void config_free(struct config *cfg);
 
-/* A configuration holding only the defaults (caller frees), or NULL. */
+/* A configuration holding only the defaults; the caller frees it. */
 struct config *config_defaults(void);
 
 /* Applies KEY=VALUE text (a file's contents) to cfg; name and line numbers
@@ -82,9 +81,9 @@ json_t *config_to_json(const struct config *cfg);
  * after a restart. Secrets are never printed. */
 void config_log_changes(const struct config *old_cfg, const struct config *new_cfg);
 
-/* The API key to use for a provider (provider-specific key, else
- * LLM_API_KEY), or NULL. Borrowed from cfg. */
-const char *config_api_key(const struct config *cfg, const char *provider);
+/* The value of the string key called name (OPENAI_API_KEY, LLM_MODEL...),
+ * NULL when it is unset or not a string key. Borrowed from cfg. */
+const char *config_value(const struct config *cfg, const char *name);
 
 /* Reads all of f, at most max bytes. Returns the text (malloc'd, owned by
  * the caller, not NUL-terminated) with *len, or NULL with a sentence in

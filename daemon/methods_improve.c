@@ -16,6 +16,7 @@
 #include "fewshot.h"
 #include "llm.h"
 #include "llm_builtin.h"
+#include "llm_provider.h"
 #include "llm_result.h"
 #include "log.h"
 #include "promptd_limits.h"
@@ -291,10 +292,9 @@ static bool improve_target_params(struct rpc_call *call, json_t *params, char **
     if (!rpc_param_str(call, params, "provider", false, &p))
         return false;
     if (p && !llm_provider_known(p)) {
-        rpc_reply_invalid_param(call, "provider",
-                                "unknown provider \"%s\": use ollama, openai, anthropic, gemini "
-                                "or builtin",
-                                p);
+        char names[256];
+        llm_provider_names(names, sizeof names, " or ");
+        rpc_reply_invalid_param(call, "provider", "unknown provider \"%s\": use %s", p, names);
         return false;
     }
     if (model && !rpc_param_str(call, params, "model", false, &m))

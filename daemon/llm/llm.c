@@ -14,7 +14,12 @@
  *
  * Ownership: the engine owns the http engine and every request (linked in
  * e->all); a request owns its copies of the configuration it uses, its
- * parser, its reply buffers and its outcome. */
+ * parser, its reply buffers and its outcome.
+ *
+ * Nothing here names a provider: what differs between them (URLs, keys,
+ * framing, hints, Ollama's preload and `think` switch) is data and hooks
+ * of their struct llm_provider. A local provider (builtin) is answered by
+ * its improve_local hook from the loop, without HTTP. */
 #include "llm.h"
 
 #include <errno.h>
@@ -22,13 +27,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <time.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
-#include "llm_builtin.h"
 #include "llm_delta.h"
 #include "llm_field_stream.h"
 #include "llm_provider.h"
@@ -39,6 +44,7 @@
 #include "promptd_limits.h"
 #include "protocol.h"
 #include "utf8.h"
+#include "xalloc.h"
 
 /* Bytes of a non-2xx response body kept for its error message. */
 #define LLM_ERROR_BODY_BYTES (64 * 1024)
@@ -47,11 +53,14 @@
 /* Idle upstream connections kept beyond MAX_CONCURRENT_REQUESTS (models
  * calls, a second provider). */
 #define LLM_SPARE_CONNECTIONS 4
+/* Providers shown in health (more than the table holds today). */
+#define LLM_HEALTH_PROVIDERS_MAX 16
 /* Models and prewarm are short control calls, not generations. */
 #define LLM_CONTROL_TIMEOUT_MS 10000
-/* Models Ollama told us reject the `think` switch (small; rarely more
- * than a handful of models are used). */
-#define LLM_NO_THINK_MAX 16
+/* Models that refused an optional switch (a provider's refuses_extras:
+ * Ollama's `think`); small, rarely more than a handful of models are
+ * used. */
+#define LLM_PLAIN_MODELS_MAX 16
 
 enum llm_kind { LLM_IMPROVE, LLM_MODELS, LLM_PREWARM };
 enum llm_state { LR_NEW, LR_QUEUED, LR_RUNNING, LR_WAITING, LR_FINISHING, LR_DONE };
@@ -64,7 +73,7 @@ struct llm_request {
     char *fallback_from;                             /* owned; the provider that failed before t */
     char *fallback_reason;                           /* owned */
     char *idea, *context, *parent_prompt, *user_msg; /* owned */
-    char *keep_alive;                                /* owned */
+    char *keep_alive;                                /* owned; LLM_KEEP_ALIVE when it began */
     long num_ctx, first_byte_timeout_ms, max_latency_ms;
     bool stream;
     uint64_t received_ms;
@@ -79,7 +88,7 @@ struct llm_request {
     size_t deltas;                 /* delta bytes passed on */
     struct llm_buf streamed;       /* owned; the delta text passed on */
     int retries;
-    bool no_think;
+    bool without_extras; /* asked again without the provider's optional switch */
     bool holds_slot;
     uv_timer_t timer; /* queue wait, backoff, deferred delivery; its close frees the request */
     /* The outcome, filled by llm_fail / llm_succeed. */
@@ -91,22 +100,25 @@ struct llm_request {
     llm_delta_fn on_delta;
     llm_done_fn on_done;
     void *arg;
-    struct llm_request *prev, *next;   /* e->all */
-    struct llm_request *qprev, *qnext; /* e->queue while QUEUED */
+    char public_url[512];                 /* t.base_url without credentials, for the outcome */
+    TAILQ_ENTRY(llm_request) all_entry;   /* e->all */
+    TAILQ_ENTRY(llm_request) queue_entry; /* e->queue while QUEUED */
 };
+
+TAILQ_HEAD(llm_request_list, llm_request);
 
 struct llm {
     struct daemon *d;                     /* borrowed */
     struct http *http;                    /* owned */
-    struct llm_template_cache *templates; /* owned; NULL: build every request in full */
-    struct llm_request *all;
-    struct llm_request *qhead, *qtail;
+    struct llm_template_cache *templates; /* owned */
+    struct llm_request_list all;          /* every request not yet freed */
+    struct llm_request_list queue;        /* QUEUED, oldest first */
     size_t n_queued, n_running;
     uv_timer_t pump;  /* starts queued requests outside curl callbacks */
     char *last_error; /* owned */
     time_t last_error_at;
-    char *no_think[LLM_NO_THINK_MAX]; /* owned model names */
-    size_t n_no_think;
+    char *plain_models[LLM_PLAIN_MODELS_MAX]; /* owned model names (refused the extras) */
+    size_t n_plain_models;
     bool closing;
 };
 
@@ -126,7 +138,7 @@ static const struct config *llm_cfg(const struct llm *e) {
 
 static void llm_record_error(struct llm *e, const char *provider, const char *msg) {
     free(e->last_error);
-    e->last_error = strdup(msg);
+    e->last_error = xstrdup(msg);
     e->last_error_at = time(NULL);
     log_warn("llm: %s: %s", provider, msg);
 }
@@ -163,15 +175,8 @@ static void llm_drop_parser(struct llm_request *r);
 /* Frees everything the request owns and unlinks it; the struct goes in
  * the timer's close callback. */
 static void llm_request_free(struct llm_request *r) {
-    struct llm *e = r->e;
     llm_drop_parser(r);
-    if (r->prev)
-        r->prev->next = r->next;
-    else if (e->all == r)
-        e->all = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
+    TAILQ_REMOVE(&r->e->all, r, all_entry);
     llm_target_clear(&r->t);
     free(r->fallback_from);
     free(r->fallback_reason);
@@ -200,17 +205,8 @@ static void llm_release_slot(struct llm_request *r) {
 }
 
 static void llm_queue_remove(struct llm_request *r) {
-    struct llm *e = r->e;
-    if (r->qprev)
-        r->qprev->qnext = r->qnext;
-    else
-        e->qhead = r->qnext;
-    if (r->qnext)
-        r->qnext->qprev = r->qprev;
-    else
-        e->qtail = r->qprev;
-    r->qprev = r->qnext = NULL;
-    e->n_queued--;
+    TAILQ_REMOVE(&r->e->queue, r, queue_entry);
+    r->e->n_queued--;
 }
 
 /* The protocol promises that a stream's deltas add up to improved_prompt.
@@ -232,6 +228,10 @@ static void llm_deliver(struct llm_request *r) {
     llm_stream_rest(r);
     r->out.provider = r->t.name;
     r->out.model = r->t.model;
+    if (r->t.base_url) {
+        llm_public_url(r->t.base_url, r->public_url, sizeof r->public_url);
+        r->out.base_url = r->public_url;
+    }
     r->out.fallback_from = r->fallback_from;
     r->out.fallback_reason = r->fallback_reason;
     if (r->on_done)
@@ -244,22 +244,22 @@ static void llm_deferred_cb(uv_timer_t *t) {
 }
 
 static void llm_drop_parser(struct llm_request *r) {
-    if (r->parser && r->t.prov)
-        r->t.prov->parser_free(r->parser);
+    llm_parser_free(r->parser);
     r->parser = NULL;
 }
 
-/* ---- fallback and builtin ---- */
+/* ---- fallback and local providers ---- */
 
-static int llm_run_builtin(struct llm_request *r) {
-    int rc = builtin_improve(r->idea, r->context, &r->result);
+/* A local provider (builtin) answers here, in-process. */
+static void llm_run_local(struct llm_request *r) {
+    int rc = r->t.prov->improve_local(r->idea, r->context, &r->result);
     if (rc != RESULT_OK) {
-        llm_fail(r, RPC_INTERNAL, "the builtin improver ran out of memory");
-        return -1;
+        llm_fail(r, RPC_INTERNAL, "%s could not improve the idea: %s", r->t.prov->label,
+                 result_strerror(rc));
+        return;
     }
     r->out.code = 0;
     r->out.result = &r->result;
-    return 0;
 }
 
 /* The primary is unavailable (not a bad request or bad output): the kind
@@ -280,7 +280,7 @@ static bool llm_fallback_eligible(const struct llm_request *r) {
 }
 
 /* Forgets what one exchange left behind, before the next one. */
-static int llm_reset_attempt(struct llm_request *r) {
+static void llm_reset_attempt(struct llm_request *r) {
     llm_drop_parser(r);
     llm_reply_clear(&r->reply);
     llm_buf_free(&r->body);
@@ -293,10 +293,7 @@ static int llm_reset_attempt(struct llm_request *r) {
         json_field_stream_free(r->jfs);
         llm_delta_trim_clear(&r->trim);
         r->jfs = json_field_stream_new(RESULT_STREAM_FIELD, llm_on_jfs, r);
-        if (!r->jfs)
-            return -1;
     }
-    return 0;
 }
 
 static void llm_admit(struct llm_request *r);
@@ -312,16 +309,17 @@ static bool llm_try_fallback(struct llm_request *r) {
     log_warn("llm: %s failed, answering with %s instead", r->t.name, fb);
     r->fallback_from = r->t.name;
     r->t.name = NULL;
-    r->fallback_reason = strdup(r->message);
+    r->fallback_reason = xstrdup(r->message);
     llm_target_clear(&r->t);
     r->retries = 0;
-    if (llm_reset_attempt(r) != 0 || llm_target_resolve(cfg, fb, NULL, &r->t) != 0) {
-        llm_fail(r, RPC_INTERNAL, "out of memory");
+    llm_reset_attempt(r);
+    if (llm_target_resolve(cfg, fb, NULL, &r->t) != 0) {
+        llm_fail(r, RPC_INTERNAL, "LLM_FALLBACK_PROVIDER names no provider (%s)", fb);
         return false;
     }
-    if (!r->t.prov) {
-        llm_run_builtin(r);
-        return false; /* the caller delivers builtin's result */
+    if (r->t.prov->improve_local) {
+        llm_run_local(r);
+        return false; /* the caller delivers the local provider's result */
     }
     if (r->holds_slot)
         llm_attempt(r);
@@ -348,7 +346,7 @@ static void llm_finish_soon(struct llm_request *r) {
     llm_release_slot(r);
     r->state = LR_FINISHING;
     uv_timer_start(&r->timer, llm_deferred_cb, 0, 0);
-    if (had_slot && r->e->qhead)
+    if (had_slot && !TAILQ_EMPTY(&r->e->queue))
         uv_timer_start(&r->e->pump, llm_pump_cb, 0, 0);
 }
 
@@ -357,7 +355,7 @@ static void llm_finish_soon(struct llm_request *r) {
 static void llm_emit_delta(void *arg, const char *text, size_t len) {
     struct llm_request *r = arg;
     r->deltas += len;
-    llm_buf_append(&r->streamed, NULL, text, len); /* a preview: no failure if it cannot grow */
+    llm_buf_append(&r->streamed, text, len);
     if (r->on_delta)
         r->on_delta(r->arg, text, len);
 }
@@ -386,28 +384,29 @@ static bool llm_on_data(void *arg, long status, const char *data, size_t len) {
         size_t room = LLM_ERROR_BODY_BYTES - r->body.len;
         if (len > room)
             len = room;
-        return len == 0 || llm_buf_append(&r->body, &r->reply, data, len) == 0;
+        llm_buf_append(&r->body, data, len);
+        return true;
     }
-    if (r->kind == LLM_MODELS)
-        return llm_buf_append(&r->body, &r->reply, data, len) == 0;
+    if (r->kind == LLM_MODELS) {
+        llm_buf_append(&r->body, data, len);
+        return true;
+    }
     if (!r->parser)
         return true; /* prewarm: the body does not matter */
-    return r->t.prov->parser_feed(r->parser, data, len) == 0;
+    return llm_parser_feed(r->parser, data, len) == 0;
 }
 
-static bool llm_model_in(const struct llm *e, const char *model) {
-    for (size_t i = 0; i < e->n_no_think; i++)
-        if (strcmp(e->no_think[i], model) == 0)
+static bool llm_model_is_plain(const struct llm *e, const char *model) {
+    for (size_t i = 0; i < e->n_plain_models; i++)
+        if (strcmp(e->plain_models[i], model) == 0)
             return true;
     return false;
 }
 
-static void llm_remember_no_think(struct llm *e, const char *model) {
-    if (llm_model_in(e, model) || e->n_no_think >= LLM_NO_THINK_MAX)
+static void llm_remember_plain_model(struct llm *e, const char *model) {
+    if (llm_model_is_plain(e, model) || e->n_plain_models >= LLM_PLAIN_MODELS_MAX)
         return;
-    char *copy = strdup(model);
-    if (copy)
-        e->no_think[e->n_no_think++] = copy;
+    e->plain_models[e->n_plain_models++] = xstrdup(model);
 }
 
 static void llm_backoff_cb(uv_timer_t *t) {
@@ -430,36 +429,44 @@ static bool llm_maybe_retry(struct llm_request *r, const struct http_result *res
     r->retries++;
     log_info("llm: %s answered HTTP %ld, retrying in %llu ms", r->t.name, s,
              (unsigned long long)delay);
-    if (llm_reset_attempt(r) != 0)
-        return false;
+    llm_reset_attempt(r);
     r->state = LR_WAITING;
     uv_timer_start(&r->timer, llm_backoff_cb, delay, 0);
     return true;
 }
 
-static bool llm_is_no_think_error(const struct llm_request *r, const char *detail) {
-    return r->t.prov == &llm_provider_ollama && !r->no_think && r->http_status == 400 && detail &&
-           strstr(detail, "does not support thinking");
+/* The error says the model refuses the provider's optional switch, and
+ * it was still sent. */
+static bool llm_refuses_extras(const struct llm_request *r, const char *detail) {
+    return r->t.prov->refuses_extras && !r->without_extras &&
+           r->t.prov->refuses_extras(r->http_status, detail);
+}
+
+/* The config keys that hold the provider's key, for messages:
+ * "OPENAI_API_KEY or LLM_API_KEY". */
+static void llm_key_names(const struct llm_provider *p, char *out, size_t outlen) {
+    const char *own = p->key_vars[0].name;
+    snprintf(out, outlen, "%s%sLLM_API_KEY", own ? own : "", own ? " or " : "");
 }
 
 static void llm_http_error(struct llm_request *r, const struct http_result *res) {
     char *detail = llm_error_detail(r->body.data, r->body.len);
-    const char *label = r->t.prov->label;
+    const struct llm_provider *prov = r->t.prov;
+    const char *label = prov->label;
+    char explained[sizeof r->message], keys[128];
     r->out.http_status = res->status;
-    if (res->status == 404 && r->t.prov == &llm_provider_ollama && detail &&
-        strstr(detail, "not found")) {
-        llm_fail(r, RPC_UPSTREAM_ERROR,
-                 "Ollama has no model \"%s\": pull it with `ollama pull %s`, or set LLM_MODEL to "
-                 "one that `promptctl models` lists",
-                 r->t.model, r->t.model);
+    if (prov->explain_http_error &&
+        prov->explain_http_error(r->t.model, res->status, detail, explained, sizeof explained)) {
+        llm_fail(r, RPC_UPSTREAM_ERROR, "%s", explained);
     } else if (res->status == 401 || res->status == 403) {
+        llm_key_names(prov, keys, sizeof keys);
         llm_fail(r, RPC_UPSTREAM_ERROR,
                  "%s refused the request (HTTP %ld): check the API key (%s)%s%s", label,
-                 res->status, r->t.prov->key_names, detail ? ": " : "", detail ? detail : "");
+                 res->status, keys, detail ? ": " : "", detail ? detail : "");
     } else if (res->status == 404) {
         llm_fail(r, RPC_UPSTREAM_ERROR,
-                 "%s answered HTTP 404 for model \"%s\": check LLM_MODEL and LLM_BASE_URL%s%s",
-                 label, r->t.model, detail ? ": " : "", detail ? detail : "");
+                 "%s answered HTTP 404 for model \"%s\": check LLM_MODEL and %s%s%s", label,
+                 r->t.model, r->t.base_url_var, detail ? ": " : "", detail ? detail : "");
     } else {
         llm_fail(r, RPC_UPSTREAM_ERROR, "%s answered HTTP %ld%s%s", label, res->status,
                  detail ? ": " : "", detail ? detail : "");
@@ -467,23 +474,64 @@ static void llm_http_error(struct llm_request *r, const struct http_result *res)
     llm_set_detail(r, detail);
 }
 
+/* For a new user whose local server is not running: the providers that
+ * answer without it, from the table ("; or use another provider: ..."),
+ * unless a fallback is configured already. */
+static void llm_alternatives(const struct llm_request *r, char *out, size_t outlen) {
+    out[0] = '\0';
+    if (llm_cfg(r->e)->llm_fallback_provider)
+        return;
+    const char *local = NULL;
+    const char *cloud[8];
+    size_t n = 0;
+    for (size_t i = 0; llm_providers[i]; i++) {
+        const struct llm_provider *p = llm_providers[i];
+        if (p->improve_local && !local)
+            local = p->name;
+        else if (p->key_required && n < sizeof cloud / sizeof cloud[0])
+            cloud[n++] = p->name;
+    }
+    if (!local)
+        return;
+    char names[256] = "";
+    size_t at = 0;
+    for (size_t i = 0; i < n && at < sizeof names; i++) {
+        int w = snprintf(names + at, sizeof names - at, "%s%s",
+                         i == 0       ? ""
+                         : i + 1 == n ? " or "
+                                      : ", ",
+                         cloud[i]);
+        at += w > 0 ? (size_t)w : 0;
+    }
+    snprintf(out, outlen,
+             "; or use another provider: `--provider %s` (offline)%s%s%s, or set "
+             "LLM_FALLBACK_PROVIDER=%s to answer offline whenever %s is down",
+             local, n ? ", " : "", names, n ? " with an API key" : "", local, r->t.prov->label);
+}
+
 static void llm_unreachable(struct llm_request *r, const struct http_result *res) {
+    const struct llm_provider *prov = r->t.prov;
     char url[512];
     llm_public_url(r->t.base_url, url, sizeof url);
-    bool ollama = r->t.prov == &llm_provider_ollama;
-    if (res->refused && ollama)
+    const char *var = r->t.base_url_var;
+    if (res->refused && prov->start_hint) {
+        /* A server the user runs: say how to start it, where it was
+         * looked for, and what answers without it. */
+        const char *own = prov->base_url_var;
+        char others[384];
+        llm_alternatives(r, others, sizeof others);
         llm_fail(r, RPC_UPSTREAM_UNAVAILABLE,
-                 "Ollama is not running at %s: start it with `ollama serve` (or set OLLAMA_HOST / "
-                 "LLM_BASE_URL to where it runs)",
-                 url);
-    else if (res->refused)
+                 "%s is not running at %s: %s (or set %s%sLLM_BASE_URL to where it runs)%s",
+                 prov->label, url, prov->start_hint, own ? own : "", own ? " / " : "", others);
+    } else if (res->refused) {
         llm_fail(r, RPC_UPSTREAM_UNAVAILABLE,
-                 "Nothing is listening at %s for %s: start the server or fix LLM_BASE_URL", url,
-                 r->t.prov->label);
-    else
+                 "Nothing is listening at %s for %s: start the server or fix %s", url, prov->label,
+                 var);
+    } else {
         llm_fail(r, RPC_UPSTREAM_UNAVAILABLE,
-                 "Cannot reach %s at %s (%s): check LLM_BASE_URL and the network", r->t.prov->label,
-                 url, res->error);
+                 "Cannot reach %s at %s (%s): check %s and the network", prov->label, url,
+                 res->error, var);
+    }
 }
 
 /* The process's open-files limit (soft RLIMIT_NOFILE); -1 when unknown
@@ -560,7 +608,7 @@ static void llm_transport_error(struct llm_request *r, const struct http_result 
  * then the model's text must be the structured result. */
 static void llm_improve_body(struct llm_request *r) {
     const char *label = r->t.prov->label;
-    int rc = r->t.prov->parser_finish(r->parser);
+    int rc = llm_parser_finish(r->parser);
     r->out.truncated = r->reply.truncated;
     if (rc != 0 || r->reply.error) {
         r->out.http_status = r->http_status;
@@ -573,11 +621,6 @@ static void llm_improve_body(struct llm_request *r) {
     char *detail = NULL;
     rc = result_parse_model_output(r->reply.text ? r->reply.text : "", r->reply.len, &r->result,
                                    &detail);
-    if (rc == RESULT_ERR_NOMEM) {
-        free(detail);
-        llm_fail(r, RPC_INTERNAL, "out of memory reading the model's answer");
-        return;
-    }
     if (rc == RESULT_ERR_TOO_LONG) {
         llm_set_detail(r, detail);
         llm_fail(r, RPC_BAD_MODEL_OUTPUT,
@@ -632,18 +675,14 @@ static void llm_on_http_done(void *arg, const struct http_result *res) {
         if (llm_maybe_retry(r, res))
             return;
         char *peek = llm_error_detail(r->body.data, r->body.len);
-        bool no_think = llm_is_no_think_error(r, peek);
+        bool refused = llm_refuses_extras(r, peek);
         free(peek);
-        if (no_think) {
-            /* This model has no thinking switch: ask again without it. */
-            llm_remember_no_think(r->e, r->t.model);
-            r->no_think = true;
-            if (llm_reset_attempt(r) == 0) {
-                llm_attempt(r);
-                return;
-            }
-            llm_fail(r, RPC_INTERNAL, "out of memory");
-            llm_finish(r);
+        if (refused) {
+            /* This model has no such switch: ask again without it. */
+            llm_remember_plain_model(r->e, r->t.model);
+            r->without_extras = true;
+            llm_reset_attempt(r);
+            llm_attempt(r);
             return;
         }
         llm_http_error(r, res);
@@ -666,11 +705,11 @@ static int llm_build(struct llm_request *r, struct llm_http *req) {
         .system = result_system_prompt(NULL),
         .user = r->user_msg,
         .stream = r->stream,
-        .no_think_param = r->no_think || llm_model_in(r->e, r->t.model),
+        .without_extras = r->without_extras || llm_model_is_plain(r->e, r->t.model),
         .keep_alive = r->keep_alive,
         .num_ctx = r->num_ctx,
     };
-    r->no_think = chat.no_think_param;
+    r->without_extras = chat.without_extras;
     if (r->kind == LLM_MODELS)
         return r->t.prov->build_models(&chat, req);
     if (r->kind == LLM_PREWARM)
@@ -697,15 +736,8 @@ static void llm_attempt(struct llm_request *r) {
         llm_finish_soon(r);
         return;
     }
-    if (r->kind == LLM_IMPROVE) {
-        r->parser = r->t.prov->parser_new(r->stream, &r->reply);
-        if (!r->parser) {
-            llm_http_clear(&req);
-            llm_fail(r, RPC_INTERNAL, "out of memory");
-            llm_finish_soon(r);
-            return;
-        }
-    }
+    if (r->kind == LLM_IMPROVE)
+        r->parser = llm_parser_new(r->t.prov, r->stream, &r->reply);
     struct http_request hr = {
         .method = req.body ? "POST" : "GET",
         .url = req.url,
@@ -737,8 +769,8 @@ static size_t llm_max_running(const struct llm *e) {
 }
 
 static void llm_pump(struct llm *e) {
-    while (e->qhead && e->n_running < llm_max_running(e) && !e->closing) {
-        struct llm_request *r = e->qhead;
+    while (!TAILQ_EMPTY(&e->queue) && e->n_running < llm_max_running(e) && !e->closing) {
+        struct llm_request *r = TAILQ_FIRST(&e->queue);
         llm_queue_remove(r);
         uv_timer_stop(&r->timer); /* its queue wait is over */
         r->holds_slot = true;
@@ -776,7 +808,7 @@ static void llm_queue_wait_cb(uv_timer_t *t) {
 /* Takes a slot now, or waits in line, or refuses (-32005). */
 static void llm_admit(struct llm_request *r) {
     struct llm *e = r->e;
-    if (e->n_running < llm_max_running(e) && !e->qhead) {
+    if (e->n_running < llm_max_running(e) && TAILQ_EMPTY(&e->queue)) {
         r->holds_slot = true;
         e->n_running++;
         llm_attempt(r);
@@ -794,12 +826,7 @@ static void llm_admit(struct llm_request *r) {
     r->state = LR_QUEUED;
     r->queued_ms = daemon_now_ms();
     uv_timer_start(&r->timer, llm_queue_wait_cb, (uint64_t)llm_cfg(e)->max_queue_wait_ms, 0);
-    r->qprev = e->qtail;
-    if (e->qtail)
-        e->qtail->qnext = r;
-    else
-        e->qhead = r;
-    e->qtail = r;
+    TAILQ_INSERT_TAIL(&e->queue, r, queue_entry);
     e->n_queued++;
 }
 
@@ -807,9 +834,7 @@ static void llm_admit(struct llm_request *r) {
 
 static struct llm_request *llm_request_new(struct llm *e, enum llm_kind kind, llm_done_fn on_done,
                                            void *arg) {
-    struct llm_request *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
+    struct llm_request *r = xcalloc(1, sizeof *r);
     if (uv_timer_init(e->d->loop, &r->timer) != 0) {
         free(r);
         return NULL;
@@ -829,33 +854,36 @@ static struct llm_request *llm_request_new(struct llm *e, enum llm_kind kind, ll
     r->max_latency_ms = cfg->max_latency_ms;
     r->num_ctx = cfg->llm_num_ctx;
     r->received_ms = daemon_now_ms();
-    r->next = e->all;
-    if (e->all)
-        e->all->prev = r;
-    e->all = r;
+    TAILQ_INSERT_HEAD(&e->all, r, all_entry);
     return r;
 }
 
 static char *llm_strdup0(const char *s) {
-    return s ? strdup(s) : NULL;
+    return s ? xstrdup(s) : NULL;
 }
 
-/* Missing API key for a vendor's own endpoint: nothing to ask. */
+/* Missing API key for a vendor's own endpoint: nothing to ask. Any other
+ * base URL (a local server, a proxy) may need none. */
 static bool llm_key_missing(const struct llm_request *r) {
-    return r->t.prov && r->t.prov->key_required && !r->t.api_key &&
+    return r->t.prov->key_required && !r->t.api_key &&
            strcmp(r->t.base_url, r->t.prov->default_base_url) == 0;
 }
 
+static void llm_fail_key_missing(struct llm_request *r) {
+    char keys[128];
+    llm_key_names(r->t.prov, keys, sizeof keys);
+    llm_fail(r, RPC_UPSTREAM_UNAVAILABLE, "%s needs an API key: set %s in promptd's config file",
+             r->t.prov->label, keys);
+}
+
 static void llm_start(struct llm_request *r) {
-    if (!r->t.prov) {
-        llm_run_builtin(r);
+    if (r->t.prov->improve_local) {
+        llm_run_local(r);
         llm_finish_soon(r);
         return;
     }
     if (llm_key_missing(r)) {
-        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE,
-                 "%s needs an API key: set %s in promptd's config file", r->t.prov->label,
-                 r->t.prov->key_names);
+        llm_fail_key_missing(r);
         if (!llm_try_fallback(r))
             llm_finish_soon(r);
         return;
@@ -873,17 +901,15 @@ struct llm_request *llm_improve(struct llm *e, const struct llm_params *p, llm_d
     r->stream = p->stream;
     if (p->received_ms)
         r->received_ms = p->received_ms;
-    r->idea = strdup(p->idea);
-    r->context = strdup(p->context ? p->context : "");
+    r->idea = xstrdup(p->idea);
+    r->context = xstrdup(p->context ? p->context : "");
     r->parent_prompt = llm_strdup0(p->parent_prompt);
     r->keep_alive = llm_strdup0(cfg->llm_keep_alive);
     r->user_msg =
         result_user_message_with_examples(p->idea, p->context, p->parent_prompt, p->examples);
     if (p->stream)
         r->jfs = json_field_stream_new(RESULT_STREAM_FIELD, llm_on_jfs, r);
-    if (!r->idea || !r->context || !r->user_msg || (p->stream && !r->jfs) ||
-        (p->parent_prompt && !r->parent_prompt) ||
-        llm_target_resolve(cfg, p->provider, p->model, &r->t) != 0) {
+    if (!r->user_msg || llm_target_resolve(cfg, p->provider, p->model, &r->t) != 0) {
         r->on_done = NULL;
         llm_request_free(r);
         return NULL;
@@ -902,14 +928,12 @@ struct llm_request *llm_models(struct llm *e, const char *provider, llm_done_fn 
         llm_request_free(r);
         return NULL;
     }
-    if (!r->t.prov) {
-        r->models = json_pack("[s]", BUILTIN_NAME);
+    if (r->t.prov->improve_local) {
+        r->models = json_pack("[s]", r->t.prov->default_model);
         r->out.models = r->models;
         llm_finish_soon(r);
     } else if (llm_key_missing(r)) {
-        llm_fail(r, RPC_UPSTREAM_UNAVAILABLE,
-                 "%s needs an API key: set %s in promptd's config file", r->t.prov->label,
-                 r->t.prov->key_names);
+        llm_fail_key_missing(r);
         llm_finish_soon(r);
     } else {
         /* A model list is a quick control call: it does not wait in line
@@ -919,12 +943,26 @@ struct llm_request *llm_models(struct llm *e, const char *provider, llm_done_fn 
     return r;
 }
 
+/* The providers that have a model to preload ("ollama"), for the log. */
+static void llm_prewarm_names(char *out, size_t outlen) {
+    size_t at = 0;
+    out[0] = '\0';
+    for (size_t i = 0; llm_providers[i] && at < outlen; i++)
+        if (llm_providers[i]->build_prewarm) {
+            int n = snprintf(out + at, outlen - at, "%s%s", at ? ", " : "", llm_providers[i]->name);
+            at += n > 0 ? (size_t)n : 0;
+        }
+}
+
 void llm_prewarm(struct llm *e) {
     const struct config *cfg = llm_cfg(e);
     if (!cfg->llm_prewarm)
         return;
-    if (!cfg->llm_provider || strcmp(cfg->llm_provider, "ollama") != 0) {
-        log_info("llm: LLM_PREWARM only applies to ollama; nothing to load for %s",
+    const struct llm_provider *prov = llm_provider_find(cfg->llm_provider);
+    if (!prov || !prov->build_prewarm) {
+        char names[128];
+        llm_prewarm_names(names, sizeof names);
+        log_info("llm: LLM_PREWARM only applies to %s; nothing to load for %s", names,
                  cfg->llm_provider ? cfg->llm_provider : "(none)");
         return;
     }
@@ -932,7 +970,7 @@ void llm_prewarm(struct llm *e) {
     if (!r || llm_target_resolve(cfg, NULL, NULL, &r->t) != 0) {
         if (r)
             llm_request_free(r);
-        log_warn("llm: prewarm: out of memory");
+        log_warn("llm: prewarm: the request could not be made");
         return;
     }
     r->keep_alive = llm_strdup0(cfg->llm_keep_alive);
@@ -964,12 +1002,51 @@ void llm_cancel(struct llm_request *r) {
     llm_request_free(r);
     /* A freed slot starts the next in line, but not from here: we may be
      * inside a curl callback, where no transfer may be added. */
-    if (had_slot && e->qhead && !e->closing)
+    if (had_slot && !TAILQ_EMPTY(&e->queue) && !e->closing)
         uv_timer_start(&e->pump, llm_pump_cb, 0, 0);
 }
 
 bool llm_provider_known(const char *name) {
-    return name && (strcmp(name, BUILTIN_NAME) == 0 || llm_provider_find(name) != NULL);
+    return llm_provider_find(name) != NULL;
+}
+
+size_t llm_configured_providers(struct llm *e, const char **names, size_t max) {
+    const struct config *cfg = llm_cfg(e);
+    size_t n = 0;
+    const struct llm_provider *primary = llm_provider_find(cfg->llm_provider);
+    if (primary && n < max)
+        names[n++] = primary->name;
+    for (size_t i = 0; llm_providers[i] && n < max; i++)
+        if (llm_providers[i] != primary && llm_target_configured(cfg, llm_providers[i]))
+            names[n++] = llm_providers[i]->name;
+    return n;
+}
+
+/* One entry of health's `providers`: name, model, base URL (public). */
+static json_t *llm_health_provider(const struct config *cfg, const char *name) {
+    struct llm_target t = {0};
+    json_t *h = NULL;
+    if (llm_target_resolve(cfg, name, NULL, &t) == 0) {
+        char url[512] = "";
+        if (t.base_url)
+            llm_public_url(t.base_url, url, sizeof url);
+        h = json_pack("{s:s, s:s, s:s?}", "provider", t.name, "model", t.model, "base_url",
+                      t.base_url ? url : NULL);
+    }
+    llm_target_clear(&t);
+    return h;
+}
+
+static json_t *llm_health_providers(struct llm *e) {
+    const char *names[LLM_HEALTH_PROVIDERS_MAX];
+    size_t n = llm_configured_providers(e, names, LLM_HEALTH_PROVIDERS_MAX);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *one = llm_health_provider(llm_cfg(e), names[i]);
+        if (one)
+            json_array_append_new(list, one);
+    }
+    return list;
 }
 
 json_t *llm_health(struct llm *e) {
@@ -988,11 +1065,12 @@ json_t *llm_health(struct llm *e) {
         gmtime_r(&e->last_error_at, &tm);
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     }
-    json_t *h = json_pack("{s:s, s:s, s:s?, s:s?, s:I, s:I, s:s?, s:s?}", "provider", t.name,
-                          "model", t.model, "base_url", t.base_url ? url : NULL,
-                          "fallback_provider", cfg->llm_fallback_provider, "in_flight",
-                          (json_int_t)e->n_running, "queued", (json_int_t)e->n_queued, "last_error",
-                          e->last_error, "last_error_at", e->last_error ? when : NULL);
+    json_t *h =
+        json_pack("{s:s, s:s, s:s?, s:s?, s:I, s:I, s:s?, s:s?, s:o}", "provider", t.name, "model",
+                  t.model, "base_url", t.base_url ? url : NULL, "fallback_provider",
+                  cfg->llm_fallback_provider, "in_flight", (json_int_t)e->n_running, "queued",
+                  (json_int_t)e->n_queued, "last_error", e->last_error, "last_error_at",
+                  e->last_error ? when : NULL, "providers", llm_health_providers(e));
     llm_target_clear(&t);
     return h ? h : json_object();
 }
@@ -1002,10 +1080,10 @@ json_t *llm_health_hook(struct daemon *d) {
 }
 
 struct llm *llm_new(struct daemon *d) {
-    struct llm *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
+    struct llm *e = xcalloc(1, sizeof *e);
     e->d = d;
+    TAILQ_INIT(&e->all);
+    TAILQ_INIT(&e->queue);
     /* Idle connections kept for reuse: one per request that may be
      * upstream at once, and a few for the other providers. */
     e->http = http_new(d->loop, d->cfg->max_concurrent_requests + LLM_SPARE_CONNECTIONS);
@@ -1019,7 +1097,7 @@ struct llm *llm_new(struct daemon *d) {
         return NULL;
     }
     e->pump.data = e;
-    e->templates = llm_template_new(); /* NULL only costs speed */
+    e->templates = llm_template_new();
     return e;
 }
 
@@ -1035,8 +1113,8 @@ void llm_close(struct llm *e) {
      * left (prewarm, a call whose hook did not run) is answered cancelled
      * so its caller can finish it. */
     struct llm_request *r, *next;
-    for (r = e->all; r; r = next) {
-        next = r->next;
+    for (r = TAILQ_FIRST(&e->all); r; r = next) {
+        next = TAILQ_NEXT(r, all_entry);
         if (r->state == LR_DONE)
             continue;
         llm_done_fn done = r->on_done;
@@ -1052,8 +1130,8 @@ void llm_close(struct llm *e) {
     free(e->last_error);
     llm_template_free(e->templates);
     e->templates = NULL;
-    for (size_t i = 0; i < e->n_no_think; i++)
-        free(e->no_think[i]);
+    for (size_t i = 0; i < e->n_plain_models; i++)
+        free(e->plain_models[i]);
     uv_timer_stop(&e->pump);
     uv_close((uv_handle_t *)&e->pump, llm_close_cb);
 }

@@ -51,6 +51,7 @@ struct llm_outcome {
     json_t *models;                      /* models success: array of names (borrowed) */
     const char *provider;                /* who answered (or was asked) */
     const char *model;
+    const char *base_url;        /* where, without credentials; NULL for a local one */
     const char *fallback_from;   /* set when builtin answered instead of this provider */
     const char *fallback_reason; /* the primary's error message then */
 };
@@ -70,8 +71,9 @@ struct llm *llm_new(struct daemon *d);
  * goes in close callbacks, so run the loop once more. NULL is fine. */
 void llm_close(struct llm *e);
 
-/* LLM_PREWARM: asks Ollama to load the model now, so the first request
- * does not wait for it. Other providers need nothing. Logs the result. */
+/* LLM_PREWARM: asks LLM_PROVIDER to load the model now (Ollama: its
+ * build_prewarm), so the first request does not wait for it. Other
+ * providers need nothing. Logs the result. */
 void llm_prewarm(struct llm *e);
 
 /* Starts an improvement. Returns the request (borrowed: valid until on_done
@@ -89,8 +91,15 @@ void llm_cancel(struct llm_request *r);
 /* True when name is a provider the engine knows ("builtin" included). */
 bool llm_provider_known(const char *name);
 
+/* The providers the configuration names, LLM_PROVIDER first, then every
+ * other one that is the fallback or has a key or base URL of its own set
+ * (llm_target_configured), at most max; names borrowed (static). Returns
+ * how many. */
+size_t llm_configured_providers(struct llm *e, const char **names, size_t max);
+
 /* The `llm` section of `health`: provider, model, base_url (never a key or
- * URL credentials), fallback, queue figures, last_error, last_error_at.
+ * URL credentials), fallback, queue figures, last_error, last_error_at, and
+ * `providers`: {provider, model, base_url} for each configured provider.
  * New reference. Answers from memory. */
 json_t *llm_health(struct llm *e);
 

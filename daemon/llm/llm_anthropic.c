@@ -11,19 +11,11 @@
 
 #include "llm_provider.h"
 #include "llm_result.h"
-#include "llm_sse.h"
-#include "promptd_limits.h"
 
 #define ANTHROPIC_VERSION     "2023-06-01"
 #define ANTHROPIC_TOOL        "submit_improved_prompt"
 #define ANTHROPIC_MAX_TOKENS  4096
 #define ANTHROPIC_TEMPERATURE 0.3
-
-struct llm_parser {
-    struct llm_reply *reply; /* borrowed */
-    struct sse *events;      /* owned; NULL when not streaming */
-    struct llm_buf body;     /* owned; the whole body when not streaming */
-};
 
 static json_t *anthropic_tools(void) {
     return json_pack("[{s:s, s:s, s:o}]", "name", ANTHROPIC_TOOL, "description",
@@ -116,20 +108,9 @@ static int anthropic_stream_object(struct llm_reply *r, const char *type, const 
     return 0;
 }
 
-static int anthropic_event(void *user, const char *event, const char *data, size_t len) {
-    struct llm_parser *p = user;
-    if (p->reply->done)
-        return 0;
-    json_t *obj = llm_json_loadb(data, len);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        llm_reply_fail(p->reply, "Anthropic sent an event that is not a JSON object");
-        return 1;
-    }
+static int anthropic_event(struct llm_reply *r, const char *event, const json_t *obj) {
     const char *type = json_string_value(json_object_get(obj, "type"));
-    int rc = anthropic_stream_object(p->reply, type ? type : event, obj);
-    json_decref(obj);
-    return rc == 0 ? 0 : 1;
+    return anthropic_stream_object(r, type ? type : event, obj);
 }
 
 static int anthropic_tool_input(struct llm_reply *r, const json_t *input) {
@@ -139,7 +120,7 @@ static int anthropic_tool_input(struct llm_reply *r, const json_t *input) {
     }
     char *text = json_dumps(input, JSON_COMPACT);
     if (!text) {
-        llm_reply_fail(r, "out of memory");
+        llm_reply_fail(r, "Anthropic's tool_use input cannot be serialized");
         return -1;
     }
     int rc = llm_reply_text(r, text, strlen(text));
@@ -171,61 +152,19 @@ static int anthropic_message(struct llm_reply *r, const json_t *msg) {
     return 0;
 }
 
-static struct llm_parser *anthropic_parser_new(bool stream, struct llm_reply *reply) {
-    struct llm_parser *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->reply = reply;
-    if (stream) {
-        p->events = sse_new(LIMIT_UPSTREAM_RESPONSE_BYTES, anthropic_event, p);
-        if (!p->events) {
-            free(p);
-            return NULL;
-        }
-    }
-    return p;
-}
-
-static int anthropic_parser_feed(struct llm_parser *p, const char *data, size_t len) {
-    if (p->events)
-        return llm_sse_feed(p->events, p->reply, data, len);
-    return llm_buf_append(&p->body, p->reply, data, len);
-}
-
-static int anthropic_parser_finish(struct llm_parser *p) {
-    struct llm_reply *r = p->reply;
-    if (p->events)
-        return llm_sse_finish(p->events, r, "message_stop");
-    json_t *msg = llm_json_loadb(p->body.data ? p->body.data : "", p->body.len);
-    if (!json_is_object(msg)) {
-        json_decref(msg);
-        llm_reply_fail(r, "the response is not a complete JSON object");
-        return -1;
-    }
-    int rc = anthropic_message(r, msg);
-    json_decref(msg);
-    return rc;
-}
-
-static void anthropic_parser_free(struct llm_parser *p) {
-    if (!p)
-        return;
-    sse_free(p->events);
-    llm_buf_free(&p->body);
-    free(p);
-}
-
 const struct llm_provider llm_provider_anthropic = {
     .name = "anthropic",
     .label = "Anthropic",
     .default_base_url = "https://api.anthropic.com",
     .default_model = "claude-3-5-haiku-latest",
+    .base_url_var = "ANTHROPIC_BASE_URL",
+    .key_vars = {{"ANTHROPIC_API_KEY", NULL}},
     .key_required = true,
-    .key_names = "ANTHROPIC_API_KEY or LLM_API_KEY",
     .build_chat = anthropic_build_chat,
     .build_models = anthropic_build_models,
-    .parser_new = anthropic_parser_new,
-    .parser_feed = anthropic_parser_feed,
-    .parser_finish = anthropic_parser_finish,
-    .parser_free = anthropic_parser_free,
+    .framing = LLM_FRAMING_SSE,
+    .final_message = "message_stop",
+    .skip_after_done = true,
+    .read_event = anthropic_event,
+    .read_body = anthropic_message,
 };

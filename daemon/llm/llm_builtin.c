@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llm_provider.h"
 #include "utf8.h"
+#include "xalloc.h"
 
 /* Ideas with fewer words than this are "short": the prompt asks for the
  * missing inputs and the confidence drops. */
@@ -273,29 +275,19 @@ static const char *const imperative_verbs[] = {
     "put",       "keep",      "start",     "stop",       "take",      "buy",       "choose",
     "decide",    "rank",      "rate",      "evaluate",   "assess",    "audit",     NULL};
 
-/* ---- a small string builder; on failure it frees and stays NULL ---- */
+/* ---- a small string builder ---- */
 
 struct sb {
     char *s; /* owned until handed over */
     size_t len, cap;
-    bool failed;
 };
 
 static void sb_add(struct sb *b, const char *s, size_t n) {
-    if (b->failed)
-        return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 512;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *grown = realloc(b->s, cap);
-        if (!grown) {
-            free(b->s);
-            b->s = NULL;
-            b->failed = true;
-            return;
-        }
-        b->s = grown;
+        b->s = xrealloc(b->s, cap);
         b->cap = cap;
     }
     memcpy(b->s + b->len, s, n);
@@ -307,10 +299,8 @@ static void sb_put(struct sb *b, const char *s) {
     sb_add(b, s, strlen(s));
 }
 
-/* Hands the string over (caller owns it); NULL if anything failed. */
+/* Hands the string over (caller owns it). */
 static char *sb_take(struct sb *b) {
-    if (b->failed)
-        return NULL;
     if (!b->s)
         sb_add(b, "", 0);
     char *s = b->s;
@@ -606,7 +596,7 @@ static char *make_prompt(const struct draft *t) {
     else
         prompt_rtf(&b, t);
     /* Drop the final newline: the prompt is pasted as it is. */
-    if (!b.failed && b.len > 0 && b.s[b.len - 1] == '\n')
+    if (b.len > 0 && b.s[b.len - 1] == '\n')
         b.s[--b.len] = '\0';
     return sb_take(&b);
 }
@@ -635,32 +625,19 @@ static double make_confidence(enum domain dom, size_t words) {
     return c;
 }
 
-/* A trimmed NUL-terminated copy, NULL when blank; *nomem on failure. */
-static char *trimmed(const char *s, bool *nomem) {
+/* A trimmed NUL-terminated copy, NULL when blank. */
+static char *trimmed(const char *s) {
     size_t n;
     const char *t = utf8_trim(s ? s : "", s ? strlen(s) : 0, &n);
-    if (n == 0)
-        return NULL;
-    char *copy = strndup(t, n);
-    if (!copy)
-        *nomem = true;
-    return copy;
+    return n ? xstrndup(t, n) : NULL;
 }
 
 int builtin_improve(const char *idea_in, const char *context_in, struct improve_result *out) {
-    bool nomem = false;
     result_clear(out);
-    char *idea = trimmed(idea_in, &nomem);
-    char *context = trimmed(context_in, &nomem);
-    if (!idea && !nomem) {
-        idea = strdup("(no idea given)"); /* the caller validates; stay total anyway */
-        nomem = idea == NULL;
-    }
-    if (nomem) {
-        free(idea);
-        free(context);
-        return RESULT_ERR_NOMEM;
-    }
+    char *idea = trimmed(idea_in);
+    char *context = trimmed(context_in);
+    if (!idea)
+        idea = xstrdup("(no idea given)"); /* the caller validates; stay total anyway */
     enum domain dom = guess_domain(idea);
     const struct domain_spec *d = &domains[dom];
     size_t words = count_words(idea);
@@ -669,8 +646,8 @@ int builtin_improve(const char *idea_in, const char *context_in, struct improve_
     if (dom == DOMAIN_CODE && is_debugging(idea))
         t.framework = "Chain of Thought";
 
-    out->role = strdup(d->role);
-    out->framework = strdup(t.framework);
+    out->role = xstrdup(d->role);
+    out->framework = xstrdup(t.framework);
     out->directive = make_directive(d, idea, strlen(idea));
     out->guardrails = make_guardrails(d, vague);
     t.directive = out->directive;
@@ -682,12 +659,20 @@ int builtin_improve(const char *idea_in, const char *context_in, struct improve_
     out->confidence = make_confidence(dom, words);
     free(idea);
     free(context);
-    if (!out->role || !out->framework || !out->directive || !out->guardrails ||
-        !out->improved_prompt || !out->reasoning) {
+    if (!out->guardrails || !out->improved_prompt) { /* jansson refused to build them */
         result_clear(out);
-        return RESULT_ERR_NOMEM;
+        return RESULT_ERR_TYPE;
     }
     /* The role reads as a title in the result; the prompt uses it inline. */
     out->role[0] = (char)toupper((unsigned char)out->role[0]);
     return RESULT_OK;
 }
+
+/* A local provider: no URL, no key, no parser; the engine calls
+ * improve_local from the loop instead of sending a request. */
+const struct llm_provider llm_provider_builtin = {
+    .name = BUILTIN_NAME,
+    .label = "the builtin improver",
+    .default_model = BUILTIN_NAME,
+    .improve_local = builtin_improve,
+};

@@ -16,7 +16,9 @@
 /* Fills *out (initialised; cleared first) from the idea (required, any
  * length; the caller has already trimmed and length-checked it) and the
  * context (NULL or "" for none). Both borrowed. Tokens stay unknown.
- * Returns RESULT_OK, or RESULT_ERR_NOMEM leaving *out cleared. */
+ * Returns RESULT_OK (RESULT_ERR_TYPE, *out cleared, only when jansson
+ * cannot build the guardrails). It is also llm_provider_builtin's
+ * improve_local. */
 int builtin_improve(const char *idea, const char *context, struct improve_result *out);
 
 #endif

@@ -6,21 +6,12 @@
  * finishReason ends the answer (there is no [DONE]). Parts marked
  * "thought" are the model's thinking, not its answer. Model list:
  * GET /v1beta/models. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "llm_provider.h"
 #include "llm_result.h"
-#include "llm_sse.h"
-#include "promptd_limits.h"
 
 #define GEMINI_TEMPERATURE 0.3
-
-struct llm_parser {
-    struct llm_reply *reply; /* borrowed */
-    struct sse *events;      /* owned; NULL when not streaming */
-    struct llm_buf body;     /* owned; the whole body when not streaming */
-};
 
 /* Gemini 2.5 Flash models think unless told not to (budget 0); other
  * models either cannot think or cannot turn it off, and refuse the field. */
@@ -120,65 +111,19 @@ static int gemini_object(struct llm_reply *r, const json_t *obj) {
     return 0;
 }
 
-static int gemini_event(void *user, const char *event, const char *data, size_t len) {
-    struct llm_parser *p = user;
-    json_t *obj = llm_json_loadb(data, len);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        llm_reply_fail(p->reply, "Gemini sent an event that is not a JSON object");
-        return 1;
-    }
-    int rc = gemini_object(p->reply, obj);
-    json_decref(obj);
-    return rc == 0 ? 0 : 1;
+static int gemini_event(struct llm_reply *r, const char *event, const json_t *obj) {
+    return gemini_object(r, obj);
 }
 
-static struct llm_parser *gemini_parser_new(bool stream, struct llm_reply *reply) {
-    struct llm_parser *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->reply = reply;
-    if (stream) {
-        p->events = sse_new(LIMIT_UPSTREAM_RESPONSE_BYTES, gemini_event, p);
-        if (!p->events) {
-            free(p);
-            return NULL;
-        }
-    }
-    return p;
-}
-
-static int gemini_parser_feed(struct llm_parser *p, const char *data, size_t len) {
-    if (p->events)
-        return llm_sse_feed(p->events, p->reply, data, len);
-    return llm_buf_append(&p->body, p->reply, data, len);
-}
-
-static int gemini_parser_finish(struct llm_parser *p) {
-    struct llm_reply *r = p->reply;
-    if (p->events)
-        return llm_sse_finish(p->events, r, "finishReason");
-    json_t *obj = llm_json_loadb(p->body.data ? p->body.data : "", p->body.len);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        llm_reply_fail(r, "the response is not a complete JSON object");
+/* The whole body: one response, which must hold a finished candidate. */
+static int gemini_body(struct llm_reply *r, const json_t *obj) {
+    if (gemini_object(r, obj) != 0)
         return -1;
-    }
-    int rc = gemini_object(r, obj);
-    json_decref(obj);
-    if (rc == 0 && !r->done) {
+    if (!r->done) {
         llm_reply_fail(r, "the response holds no finished candidate");
         return -1;
     }
-    return rc;
-}
-
-static void gemini_parser_free(struct llm_parser *p) {
-    if (!p)
-        return;
-    sse_free(p->events);
-    llm_buf_free(&p->body);
-    free(p);
+    return 0;
 }
 
 const struct llm_provider llm_provider_gemini = {
@@ -186,12 +131,13 @@ const struct llm_provider llm_provider_gemini = {
     .label = "Gemini",
     .default_base_url = "https://generativelanguage.googleapis.com",
     .default_model = "gemini-2.0-flash",
+    .base_url_var = "GEMINI_BASE_URL",
+    .key_vars = {{"GEMINI_API_KEY", NULL}},
     .key_required = true,
-    .key_names = "GEMINI_API_KEY or LLM_API_KEY",
     .build_chat = gemini_build_chat,
     .build_models = gemini_build_models,
-    .parser_new = gemini_parser_new,
-    .parser_feed = gemini_parser_feed,
-    .parser_finish = gemini_parser_finish,
-    .parser_free = gemini_parser_free,
+    .framing = LLM_FRAMING_SSE,
+    .final_message = "finishReason",
+    .read_event = gemini_event,
+    .read_body = gemini_body,
 };

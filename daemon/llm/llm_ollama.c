@@ -3,26 +3,21 @@
  * NDJSON: one object per line, {"message":{"content":"..."}, "done":false}
  * then a last {"done":true,"done_reason":..., "prompt_eval_count",
  * "eval_count"}. An error after the 200 arrives as a line {"error":"..."}.
- * Model list: GET /api/tags. */
-#include <stdlib.h>
+ * Model list: GET /api/tags. It runs on the user's machine, so it has a
+ * start hint, a host variable of its own (OLLAMA_HOST, read as Ollama
+ * reads it), a preload (LLM_PREWARM) and `ollama pull` for a missing
+ * model. */
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "llm_ndjson.h"
 #include "llm_provider.h"
 #include "llm_result.h"
-#include "promptd_limits.h"
+#include "xalloc.h"
 
 /* Ollama's sampling for a structured rewrite: low temperature keeps the
  * JSON well-formed and the prompt faithful to the idea. */
 #define OLLAMA_TEMPERATURE 0.3
-
-struct llm_parser {
-    struct llm_reply *reply; /* borrowed */
-    struct ndjson *lines;    /* owned; NULL when not streaming */
-    bool stream;
-    bool finishing;      /* in ndjson_finish: a bad line is the cut last one */
-    struct llm_buf body; /* owned; the whole body when not streaming */
-};
 
 static json_t *ollama_messages(const struct llm_chat *c) {
     return json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", c->system, "role",
@@ -51,9 +46,9 @@ static int ollama_build_chat(const struct llm_chat *c, struct llm_http *out) {
     if (!body)
         return -1;
     /* Reasoning models would spend the deadline thinking; the answer is a
-     * rewrite, not a puzzle. Models without the switch refuse it (400), and
-     * the engine then retries without it. */
-    if (!c->no_think_param)
+     * rewrite, not a puzzle. Models without the switch refuse it (400,
+     * ollama_refuses_extras), and the engine then retries without it. */
+    if (!c->without_extras)
         json_object_set_new(body, "think", json_false());
     if (c->num_ctx > 0)
         json_object_set_new(json_object_get(body, "options"), "num_ctx", json_integer(c->num_ctx));
@@ -74,9 +69,8 @@ static int ollama_build_prewarm(const struct llm_chat *c, struct llm_http *out) 
     return body ? ollama_post(c, "/api/generate", body, out) : -1;
 }
 
-/* One response object, streamed line or whole body. */
-static int ollama_object(struct llm_parser *p, const json_t *obj) {
-    struct llm_reply *r = p->reply;
+/* One response object: a streamed line or a line of the whole body. */
+static int ollama_object(struct llm_reply *r, const char *event, const json_t *obj) {
     const json_t *err = json_object_get(obj, "error");
     if (err) {
         llm_reply_fail(r, "%s", json_is_string(err) ? json_string_value(err) : "error");
@@ -102,84 +96,40 @@ static int ollama_object(struct llm_parser *p, const json_t *obj) {
     return 0;
 }
 
-static int ollama_line(void *user, const char *line, size_t len) {
-    struct llm_parser *p = user;
-    json_t *obj = llm_json_loadb(line, len);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        if (p->finishing)
-            llm_reply_fail(p->reply, "Ollama's response ended in the middle of a line, before its "
-                                     "final message (\"done\")");
-        else
-            llm_reply_fail(p->reply, "Ollama sent a line that is not a JSON object");
-        return 1;
-    }
-    int rc = ollama_object(p, obj);
-    json_decref(obj);
-    return rc == 0 ? 0 : 1;
+/* OLLAMA_HOST ("host", "host:port", "0.0.0.0", or a URL) as Ollama reads
+ * it, as a base URL. */
+static char *ollama_host_url(const char *host) {
+    char buf[512];
+    const char *sep = strstr(host, "://");
+    const char *after = sep ? sep + 3 : host;
+    const char *bracket = strchr(after, ']'); /* an IPv6 literal: [::1]:11434 */
+    bool has_port = bracket ? bracket[1] == ':' : strchr(after, ':') != NULL;
+    /* Ollama's own rule: a bare host gets port 11434; with a scheme, the
+     * scheme's port (80/443) applies, so nothing is added. */
+    const char *port = sep || has_port ? "" : ":11434";
+    int scheme_len = sep ? (int)(after - host) : 7;
+    const char *scheme = sep ? host : "http://";
+    if (strncmp(after, "0.0.0.0", 7) == 0) /* a listen address: this machine */
+        snprintf(buf, sizeof buf, "%.*s127.0.0.1%s%s", scheme_len, scheme, after + 7, port);
+    else
+        snprintf(buf, sizeof buf, "%.*s%s%s", scheme_len, scheme, after, port);
+    return xstrdup(buf);
 }
 
-static struct llm_parser *ollama_parser_new(bool stream, struct llm_reply *reply) {
-    struct llm_parser *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->reply = reply;
-    p->stream = stream;
-    if (stream) {
-        p->lines = ndjson_new(LIMIT_UPSTREAM_RESPONSE_BYTES, ollama_line, p);
-        if (!p->lines) {
-            free(p);
-            return NULL;
-        }
-    }
-    return p;
+/* A 404 saying "not found" is a model this Ollama has not pulled. */
+static bool ollama_explain_http_error(const char *model, long status, const char *detail, char *err,
+                                      size_t errlen) {
+    if (status != 404 || !detail || !strstr(detail, "not found"))
+        return false;
+    snprintf(err, errlen,
+             "Ollama has no model \"%s\": pull it with `ollama pull %s`, or set LLM_MODEL to one "
+             "that `promptctl models` lists",
+             model, model);
+    return true;
 }
 
-static int ollama_parser_feed(struct llm_parser *p, const char *data, size_t len) {
-    if (!p->stream)
-        return llm_buf_append(&p->body, p->reply, data, len);
-    int rc = ndjson_feed(p->lines, data, len);
-    if (rc < 0 && rc != NDJSON_STOPPED)
-        llm_reply_fail(p->reply, "Ollama sent a line longer than the limit");
-    return rc < 0 ? -1 : 0;
-}
-
-static int ollama_parser_finish(struct llm_parser *p) {
-    p->finishing = true;
-    if (p->stream) {
-        int rc = ndjson_finish(p->lines);
-        if (rc < 0)
-            return -1;
-    } else {
-        /* Ollama may answer a whole body as NDJSON when stream was ignored:
-         * parse line by line either way. */
-        struct ndjson *lines = ndjson_new(LIMIT_UPSTREAM_RESPONSE_BYTES, ollama_line, p);
-        if (!lines) {
-            llm_reply_fail(p->reply, "out of memory");
-            return -1;
-        }
-        int rc = ndjson_feed(lines, p->body.data ? p->body.data : "", p->body.len);
-        if (rc >= 0)
-            rc = ndjson_finish(lines);
-        ndjson_free(lines);
-        if (rc < 0)
-            return -1;
-    }
-    if (p->reply->error)
-        return -1;
-    if (!p->reply->done) {
-        llm_reply_fail(p->reply, "Ollama's response ended before its final message (\"done\")");
-        return -1;
-    }
-    return 0;
-}
-
-static void ollama_parser_free(struct llm_parser *p) {
-    if (!p)
-        return;
-    ndjson_free(p->lines);
-    llm_buf_free(&p->body);
-    free(p);
+static bool ollama_refuses_extras(long status, const char *detail) {
+    return status == 400 && detail && strstr(detail, "does not support thinking");
 }
 
 const struct llm_provider llm_provider_ollama = {
@@ -187,13 +137,16 @@ const struct llm_provider llm_provider_ollama = {
     .label = "Ollama",
     .default_base_url = "http://localhost:11434",
     .default_model = "llama3.2:3b",
+    .base_url_var = "OLLAMA_HOST",
+    .base_url_of = ollama_host_url,
     .key_required = false,
-    .key_names = "LLM_API_KEY",
+    .start_hint = "start it with `ollama serve`",
+    .explain_http_error = ollama_explain_http_error,
+    .refuses_extras = ollama_refuses_extras,
     .build_chat = ollama_build_chat,
     .build_models = ollama_build_models,
     .build_prewarm = ollama_build_prewarm,
-    .parser_new = ollama_parser_new,
-    .parser_feed = ollama_parser_feed,
-    .parser_finish = ollama_parser_finish,
-    .parser_free = ollama_parser_free,
+    .framing = LLM_FRAMING_NDJSON,
+    .final_message = "done",
+    .read_event = ollama_object,
 };

@@ -4,22 +4,12 @@
  * The same code serves OpenAI, DeepSeek, OpenRouter, LM Studio, llama.cpp's
  * server, vLLM and Ollama's /v1: only the base URL differs. A base URL that
  * already ends in /v1 is used as is. Model list: GET {base}/v1/models. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "llm_provider.h"
 #include "llm_result.h"
-#include "llm_sse.h"
-#include "promptd_limits.h"
 
 #define OPENAI_TEMPERATURE 0.3
-
-struct llm_parser {
-    struct llm_reply *reply; /* borrowed */
-    struct sse *events;      /* owned; NULL when not streaming */
-    struct llm_buf body;     /* owned; the whole body when not streaming */
-    bool saw_finish;
-};
 
 static bool openai_base_has_v1(const char *base) {
     size_t n = strlen(base);
@@ -81,15 +71,14 @@ static void openai_usage(struct llm_reply *r, const json_t *usage) {
         r->tokens_completion = json_integer_value(ct);
 }
 
-static int openai_finish_reason(struct llm_parser *p, const json_t *choice) {
+static int openai_finish_reason(struct llm_reply *r, const json_t *choice) {
     const char *reason = json_string_value(json_object_get(choice, "finish_reason"));
     if (!reason)
         return 0;
-    p->saw_finish = true;
     if (strcmp(reason, "length") == 0)
-        p->reply->truncated = true;
+        r->truncated = true;
     if (strcmp(reason, "content_filter") == 0) {
-        llm_reply_fail(p->reply, "the provider's content filter stopped the answer");
+        llm_reply_fail(r, "the provider's content filter stopped the answer");
         return -1;
     }
     return 0;
@@ -97,21 +86,21 @@ static int openai_finish_reason(struct llm_parser *p, const json_t *choice) {
 
 /* The model's text of one choice: message (whole) or delta (streamed). A
  * refusal is an error, never a result. */
-static int openai_choice_text(struct llm_parser *p, const json_t *part) {
+static int openai_choice_text(struct llm_reply *r, const json_t *part) {
     const char *refusal = json_string_value(json_object_get(part, "refusal"));
     if (refusal && *refusal) {
-        llm_reply_fail(p->reply, "the model refused: %s", refusal);
+        llm_reply_fail(r, "the model refused: %s", refusal);
         return -1;
     }
     const char *content = json_string_value(json_object_get(part, "content"));
-    return content ? llm_reply_text(p->reply, content, strlen(content)) : 0;
+    return content ? llm_reply_text(r, content, strlen(content)) : 0;
 }
 
-static int openai_object(struct llm_parser *p, const json_t *obj, const char *part_key) {
+static int openai_object(struct llm_reply *r, const json_t *obj, const char *part_key) {
     const json_t *err = json_object_get(obj, "error");
     if (err) {
         const json_t *msg = json_object_get(err, "message");
-        llm_reply_fail(p->reply, "%s",
+        llm_reply_fail(r, "%s",
                        json_is_string(msg)   ? json_string_value(msg)
                        : json_is_string(err) ? json_string_value(err)
                                              : "error");
@@ -119,72 +108,29 @@ static int openai_object(struct llm_parser *p, const json_t *obj, const char *pa
     }
     const json_t *choice = json_array_get(json_object_get(obj, "choices"), 0);
     if (choice) {
-        if (openai_choice_text(p, json_object_get(choice, part_key)) != 0)
+        if (openai_choice_text(r, json_object_get(choice, part_key)) != 0)
             return -1;
-        if (openai_finish_reason(p, choice) != 0)
+        if (openai_finish_reason(r, choice) != 0)
             return -1;
     }
     const json_t *usage = json_object_get(obj, "usage");
     if (json_is_object(usage))
-        openai_usage(p->reply, usage);
+        openai_usage(r, usage);
     return 0;
 }
 
-static int openai_event(void *user, const char *event, const char *data, size_t len) {
-    struct llm_parser *p = user;
-    if (p->reply->done)
-        return 0;
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
-        p->reply->done = true;
-        return 0;
-    }
-    json_t *obj = llm_json_loadb(data, len);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        llm_reply_fail(p->reply, "the server sent an event that is not a JSON object");
-        return 1;
-    }
-    int rc = openai_object(p, obj, "delta");
-    json_decref(obj);
-    return rc == 0 ? 0 : 1;
+/* One streamed chunk; `data: [DONE]` (done_data) ends the stream. */
+static int openai_event(struct llm_reply *r, const char *event, const json_t *obj) {
+    return openai_object(r, obj, "delta");
 }
 
-static struct llm_parser *openai_parser_new(bool stream, struct llm_reply *reply) {
-    struct llm_parser *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->reply = reply;
-    if (stream) {
-        p->events = sse_new(LIMIT_UPSTREAM_RESPONSE_BYTES, openai_event, p);
-        if (!p->events) {
-            free(p);
-            return NULL;
-        }
-    }
-    return p;
-}
-
-static int openai_parser_feed(struct llm_parser *p, const char *data, size_t len) {
-    if (p->events)
-        return llm_sse_feed(p->events, p->reply, data, len);
-    return llm_buf_append(&p->body, p->reply, data, len);
-}
-
-static int openai_parser_finish(struct llm_parser *p) {
-    struct llm_reply *r = p->reply;
-    if (p->events)
-        return llm_sse_finish(p->events, r, "[DONE]");
-    json_t *obj = llm_json_loadb(p->body.data ? p->body.data : "", p->body.len);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        llm_reply_fail(r, "the response is not a complete JSON object");
+/* The whole completion: a choice with a finish_reason, or some text. */
+static int openai_body(struct llm_reply *r, const json_t *obj) {
+    if (openai_object(r, obj, "message") != 0)
         return -1;
-    }
-    int rc = openai_object(p, obj, "message");
-    json_decref(obj);
-    if (rc != 0)
-        return -1;
-    if (!p->saw_finish && r->len == 0) {
+    const json_t *choice = json_array_get(json_object_get(obj, "choices"), 0);
+    bool finished = json_string_value(json_object_get(choice, "finish_reason")) != NULL;
+    if (!finished && r->len == 0) {
         llm_reply_fail(r, "the response holds no choice");
         return -1;
     }
@@ -192,25 +138,21 @@ static int openai_parser_finish(struct llm_parser *p) {
     return 0;
 }
 
-static void openai_parser_free(struct llm_parser *p) {
-    if (!p)
-        return;
-    sse_free(p->events);
-    llm_buf_free(&p->body);
-    free(p);
-}
-
 const struct llm_provider llm_provider_openai = {
     .name = "openai",
     .label = "OpenAI",
     .default_base_url = "https://api.openai.com",
     .default_model = "gpt-4o-mini",
+    .base_url_var = "OPENAI_BASE_URL",
+    .key_vars = {{"OPENAI_API_KEY", NULL}, {"DEEPSEEK_API_KEY", "deepseek"}},
     .key_required = true,
-    .key_names = "OPENAI_API_KEY or LLM_API_KEY",
     .build_chat = openai_build_chat,
     .build_models = openai_build_models,
-    .parser_new = openai_parser_new,
-    .parser_feed = openai_parser_feed,
-    .parser_finish = openai_parser_finish,
-    .parser_free = openai_parser_free,
+    .framing = LLM_FRAMING_SSE,
+    .final_message = "[DONE]",
+    .done_data = "[DONE]",
+    .skip_after_done = true,
+    .sender = "the server", /* any OpenAI-compatible server */
+    .read_event = openai_event,
+    .read_body = openai_body,
 };

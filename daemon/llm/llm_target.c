@@ -7,25 +7,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "llm_builtin.h"
-
-char *llm_ollama_host_url(const char *host) {
-    char buf[512];
-    const char *sep = strstr(host, "://");
-    const char *after = sep ? sep + 3 : host;
-    const char *bracket = strchr(after, ']'); /* an IPv6 literal: [::1]:11434 */
-    bool has_port = bracket ? bracket[1] == ':' : strchr(after, ':') != NULL;
-    /* Ollama's own rule: a bare host gets port 11434; with a scheme, the
-     * scheme's port (80/443) applies, so nothing is added. */
-    const char *port = sep || has_port ? "" : ":11434";
-    int scheme_len = sep ? (int)(after - host) : 7;
-    const char *scheme = sep ? host : "http://";
-    if (strncmp(after, "0.0.0.0", 7) == 0) /* a listen address: this machine */
-        snprintf(buf, sizeof buf, "%.*s127.0.0.1%s%s", scheme_len, scheme, after + 7, port);
-    else
-        snprintf(buf, sizeof buf, "%.*s%s%s", scheme_len, scheme, after, port);
-    return strdup(buf);
-}
+#include "xalloc.h"
 
 static void llm_strip_slashes(char *url) {
     size_t n = strlen(url);
@@ -33,31 +15,43 @@ static void llm_strip_slashes(char *url) {
         url[--n] = '\0';
 }
 
-static char *llm_base_url_for(const struct config *cfg, const struct llm_provider *p,
-                              bool configured) {
-    char *url;
-    if (configured && cfg->llm_base_url && *cfg->llm_base_url)
-        url = strdup(cfg->llm_base_url);
-    else if (strcmp(p->name, "ollama") == 0 && cfg->ollama_host && *cfg->ollama_host)
-        url = llm_ollama_host_url(cfg->ollama_host);
-    else
-        url = strdup(p->default_base_url);
-    if (url)
-        llm_strip_slashes(url);
-    return url;
+static const char *llm_set(const char *v) {
+    return v && *v ? v : NULL;
 }
 
-/* LLM_API_KEY belongs to LLM_PROVIDER: another provider asked for by a
- * request gets only its own key, so one vendor's key never goes to
- * another. */
-static const char *llm_api_key_for(const struct config *cfg, const char *name, bool configured,
-                                   const char *base_url) {
-    if (strcmp(name, "openai") == 0 && strstr(base_url, "deepseek") && cfg->deepseek_api_key)
-        return cfg->deepseek_api_key;
-    const char *key = config_api_key(cfg, name);
-    if (key == cfg->llm_api_key && !configured)
-        return NULL;
-    return key;
+/* LLM_BASE_URL for LLM_PROVIDER, else the provider's own variable (read
+ * its own way when it has one: OLLAMA_HOST), else its default. */
+static void llm_base_url_for(const struct config *cfg, struct llm_target *t, bool configured) {
+    const struct llm_provider *p = t->prov;
+    const char *own = p->base_url_var ? llm_set(config_value(cfg, p->base_url_var)) : NULL;
+    if (configured && llm_set(cfg->llm_base_url)) {
+        t->base_url = xstrdup(cfg->llm_base_url);
+        t->base_url_var = "LLM_BASE_URL";
+    } else if (own) {
+        t->base_url = p->base_url_of ? p->base_url_of(own) : xstrdup(own);
+        t->base_url_var = p->base_url_var;
+    } else {
+        t->base_url = xstrdup(p->default_base_url);
+        t->base_url_var = "LLM_BASE_URL";
+    }
+    llm_strip_slashes(t->base_url);
+}
+
+/* A key made for this base URL (DeepSeek's through the OpenAI protocol),
+ * else the provider's own, else LLM_API_KEY when it is LLM_PROVIDER: one
+ * vendor's key never goes to another. */
+static const char *llm_api_key_for(const struct config *cfg, const struct llm_provider *p,
+                                   bool configured, const char *base_url) {
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < LLM_KEY_VARS_MAX && p->key_vars[i].name; i++) {
+            const struct llm_key_var *kv = &p->key_vars[i];
+            bool serves =
+                pass == 0 ? kv->url_part && strstr(base_url, kv->url_part) : kv->url_part == NULL;
+            const char *key = serves ? llm_set(config_value(cfg, kv->name)) : NULL;
+            if (key)
+                return key;
+        }
+    return configured ? llm_set(cfg->llm_api_key) : NULL;
 }
 
 void llm_target_clear(struct llm_target *t) {
@@ -68,30 +62,38 @@ void llm_target_clear(struct llm_target *t) {
     memset(t, 0, sizeof *t);
 }
 
-/* Fills t for provider name (NULL: the configured one) and model (NULL:
- * the configured or default one). Returns 0 or -1 (out of memory). */
 int llm_target_resolve(const struct config *cfg, const char *name, const char *model,
                        struct llm_target *t) {
     if (!name)
-        name = cfg->llm_provider ? cfg->llm_provider : "ollama";
-    bool configured = cfg->llm_provider && strcmp(cfg->llm_provider, name) == 0;
+        name = cfg->llm_provider ? cfg->llm_provider : llm_providers[0]->name;
     t->prov = llm_provider_find(name);
-    t->name = strdup(name);
-    if (!t->prov) {
-        t->model = strdup(BUILTIN_NAME);
-        return t->name && t->model ? 0 : -1;
-    }
+    if (!t->prov)
+        return -1;
+    bool configured = cfg->llm_provider && strcmp(cfg->llm_provider, name) == 0;
+    t->name = xstrdup(t->prov->name);
     if (!model)
-        model = configured && cfg->llm_model && *cfg->llm_model ? cfg->llm_model
-                                                                : t->prov->default_model;
-    t->model = strdup(model);
-    t->base_url = llm_base_url_for(cfg, t->prov, configured);
-    if (!t->name || !t->model || !t->base_url)
-        return -1;
-    const char *key = llm_api_key_for(cfg, name, configured, t->base_url);
-    if (key && *key && !(t->api_key = strdup(key)))
-        return -1;
+        model = configured && llm_set(cfg->llm_model) ? cfg->llm_model : t->prov->default_model;
+    t->model = xstrdup(model);
+    if (!t->prov->default_base_url)
+        return 0; /* local: no URL, no key */
+    llm_base_url_for(cfg, t, configured);
+    const char *key = llm_api_key_for(cfg, t->prov, configured, t->base_url);
+    if (key)
+        t->api_key = xstrdup(key);
     return 0;
+}
+
+bool llm_target_configured(const struct config *cfg, const struct llm_provider *p) {
+    const char *name = p->name;
+    if ((cfg->llm_provider && strcmp(cfg->llm_provider, name) == 0) ||
+        (cfg->llm_fallback_provider && strcmp(cfg->llm_fallback_provider, name) == 0))
+        return true;
+    if (p->base_url_var && llm_set(config_value(cfg, p->base_url_var)))
+        return true;
+    for (size_t i = 0; i < LLM_KEY_VARS_MAX && p->key_vars[i].name; i++)
+        if (llm_set(config_value(cfg, p->key_vars[i].name)))
+            return true;
+    return false;
 }
 
 /* base_url without user:password@ or a query string, for health and

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 #define LLM_TEMPLATE_SLOTS 8
 /* The user message's stand-in: control characters no real message holds
  * in this order, so its JSON form appears exactly once in the body. */
@@ -15,7 +17,7 @@ struct llm_template {
     const struct llm_provider *prov;               /* NULL: slot unused */
     char *model, *base_url, *api_key, *keep_alive; /* owned; the key (secret) stays in memory */
     long num_ctx;
-    bool stream, no_think;
+    bool stream, without_extras;
     struct llm_http http; /* owned; body holds the marker's JSON text */
     size_t mark_at, mark_len;
     uint64_t used;
@@ -27,7 +29,7 @@ struct llm_template_cache {
 };
 
 struct llm_template_cache *llm_template_new(void) {
-    return calloc(1, sizeof(struct llm_template_cache));
+    return xcalloc(1, sizeof(struct llm_template_cache));
 }
 
 static void llm_template_clear(struct llm_template *t) {
@@ -53,19 +55,14 @@ static bool llm_same(const char *a, const char *b) {
 
 static bool llm_template_matches(const struct llm_template *t, const struct llm_provider *p,
                                  const struct llm_chat *c) {
-    return t->prov == p && t->stream == c->stream && t->no_think == c->no_think_param &&
+    return t->prov == p && t->stream == c->stream && t->without_extras == c->without_extras &&
            t->num_ctx == c->num_ctx && llm_same(t->model, c->model) &&
            llm_same(t->base_url, c->base_url) && llm_same(t->api_key, c->api_key) &&
            llm_same(t->keep_alive, c->keep_alive);
 }
 
-static char *llm_dup(const char *s, bool *ok) {
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        *ok = false;
-    return d;
+static char *llm_dup(const char *s) {
+    return s ? xstrdup(s) : NULL;
 }
 
 /* Builds the request around the marker into t. 0 or -1. */
@@ -88,16 +85,15 @@ static int llm_template_fill(struct llm_template *t, const struct llm_provider *
     free(mark_json);
     if (!at)
         return -1;
-    bool ok = true;
     t->prov = p;
-    t->model = llm_dup(c->model, &ok);
-    t->base_url = llm_dup(c->base_url, &ok);
-    t->api_key = llm_dup(c->api_key, &ok);
-    t->keep_alive = llm_dup(c->keep_alive, &ok);
+    t->model = llm_dup(c->model);
+    t->base_url = llm_dup(c->base_url);
+    t->api_key = llm_dup(c->api_key);
+    t->keep_alive = llm_dup(c->keep_alive);
     t->num_ctx = c->num_ctx;
     t->stream = c->stream;
-    t->no_think = c->no_think_param;
-    return ok ? 0 : -1;
+    t->without_extras = c->without_extras;
+    return 0;
 }
 
 static struct llm_template *llm_template_get(struct llm_template_cache *tc,
@@ -133,20 +129,16 @@ static int llm_template_apply(const struct llm_template *t, const char *user,
         return -1;
     size_t ulen = strlen(uj), tail = t->http.body_len - t->mark_at - t->mark_len;
     out->body_len = t->mark_at + ulen + tail;
-    out->body = malloc(out->body_len + 1);
-    out->url = strdup(t->http.url);
-    int rc = out->body && out->url ? 0 : -1;
-    if (rc == 0) {
-        memcpy(out->body, t->http.body, t->mark_at);
-        memcpy(out->body + t->mark_at, uj, ulen);
-        memcpy(out->body + t->mark_at + ulen, t->http.body + t->mark_at + t->mark_len, tail);
-        out->body[out->body_len] = '\0';
-    }
-    for (int i = 0; rc == 0 && t->http.headers[i]; i++)
-        if (!(out->headers[i] = strdup(t->http.headers[i])))
-            rc = -1;
+    out->body = xmalloc(out->body_len + 1);
+    out->url = xstrdup(t->http.url);
+    memcpy(out->body, t->http.body, t->mark_at);
+    memcpy(out->body + t->mark_at, uj, ulen);
+    memcpy(out->body + t->mark_at + ulen, t->http.body + t->mark_at + t->mark_len, tail);
+    out->body[out->body_len] = '\0';
+    for (int i = 0; t->http.headers[i]; i++)
+        out->headers[i] = xstrdup(t->http.headers[i]);
     free(uj);
-    return rc;
+    return 0;
 }
 
 int llm_template_build(struct llm_template_cache *tc, const struct llm_provider *p,

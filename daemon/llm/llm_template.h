@@ -12,7 +12,7 @@
 
 struct llm_template_cache;
 
-/* Returns a cache owned by the caller (llm_template_free), or NULL. */
+/* Returns a cache owned by the caller (llm_template_free). */
 struct llm_template_cache *llm_template_new(void);
 void llm_template_free(struct llm_template_cache *tc);
 

@@ -34,17 +34,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     reply.on_text = on_text;
     reply.arg = &seen;
     reply.max_text = 1 << 16;
-    struct llm_parser *p = prov->parser_new(stream, &reply);
-    if (!p)
-        abort();
+    struct llm_parser *p = llm_parser_new(prov, stream, &reply);
     int rc = 0;
     for (size_t off = 0; off < size && rc == 0; off += chunk) {
         size_t n = size - off < chunk ? size - off : chunk;
-        rc = prov->parser_feed(p, buf + off, n);
+        rc = llm_parser_feed(p, buf + off, n);
     }
     if (rc == 0)
-        rc = prov->parser_finish(p);
-    prov->parser_free(p);
+        rc = llm_parser_finish(p);
+    llm_parser_free(p);
     if (seen != reply.len || (reply.text && !utf8_valid(reply.text, reply.len)))
         abort();
     if (rc != 0 && !reply.error)

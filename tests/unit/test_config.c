@@ -105,7 +105,7 @@ static void test_secret_in_readable_file_refused(void) {
     struct config *cfg = NULL;
     char err[256];
     CHECK_INT(load("OPENAI_API_KEY=sk-secret\n", 0600, &cfg, err, sizeof err), 0);
-    CHECK_STR(config_api_key(cfg, "openai"), "sk-secret");
+    CHECK_STR(config_value(cfg, "OPENAI_API_KEY"), "sk-secret");
     json_t *j = config_to_json(cfg);
     CHECK_STR(json_string_value(json_object_get(j, "OPENAI_API_KEY")), "***");
     CHECK(json_is_null(json_object_get(j, "ANTHROPIC_API_KEY")));

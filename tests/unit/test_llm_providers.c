@@ -37,16 +37,16 @@ static void parse_cuts(const struct llm_provider *prov, bool stream, const char 
     llm_reply_init(&reply);
     reply.on_text = collect_text;
     reply.arg = out->deltas;
-    struct llm_parser *p = prov->parser_new(stream, &reply);
+    struct llm_parser *p = llm_parser_new(prov, stream, &reply);
     size_t len = strlen(body), at = 0;
     out->feed_rc = 0;
     for (size_t i = 0; i <= ncuts && out->feed_rc == 0; i++) {
         size_t end = i < ncuts ? cuts[i] : len;
-        out->feed_rc = prov->parser_feed(p, body + at, end - at);
+        out->feed_rc = llm_parser_feed(p, body + at, end - at);
         at = end;
     }
-    out->finish_rc = out->feed_rc == 0 ? prov->parser_finish(p) : -1;
-    prov->parser_free(p);
+    out->finish_rc = out->feed_rc == 0 ? llm_parser_finish(p) : -1;
+    llm_parser_free(p);
     if (reply.text)
         snprintf(out->text, sizeof out->text, "%s", reply.text);
     out->done = reply.done;
@@ -367,7 +367,7 @@ static void test_build_ollama(void) {
     CHECK(has_header(&h, "Authorization: Bearer KEY"));
     llm_http_clear(&h);
     struct llm_chat c = chat_base;
-    c.no_think_param = true;
+    c.without_extras = true;
     c.api_key = NULL;
     CHECK_INT(llm_provider_ollama.build_chat(&c, &h), 0);
     CHECK(strstr(h.body, "\"think\"") == NULL);
@@ -516,7 +516,7 @@ static void test_ollama_host_forms(void) {
         {"[::1]:5000", "http://[::1]:5000"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *u = llm_ollama_host_url(cases[i][0]);
+        char *u = llm_provider_ollama.base_url_of(cases[i][0]);
         CHECK_STR(u, cases[i][1]);
         free(u);
     }
@@ -530,13 +530,17 @@ static void test_public_url_hides_credentials(void) {
     CHECK_STR(out, "http://localhost:11434");
 }
 
+/* Applies KEY=VALUE lines to cfg, as a private config file would. */
+static void set_config(struct config *cfg, const char *text) {
+    char err[256];
+    CHECK_INT(config_parse_text(cfg, text, strlen(text), "test", true, err, sizeof err), 0);
+}
+
 static void test_target_resolution(void) {
-    struct config cfg = {0};
-    cfg.llm_provider = "openai";
-    cfg.llm_model = "gpt-x";
-    cfg.llm_base_url = "http://proxy:1/v1/";
-    cfg.llm_api_key = "generic";
-    cfg.anthropic_api_key = "ant";
+    struct config *cfgp = config_defaults();
+    set_config(cfgp, "LLM_PROVIDER=openai\nLLM_MODEL=gpt-x\nLLM_BASE_URL=http://proxy:1/v1/\n"
+                     "LLM_API_KEY=generic\nANTHROPIC_API_KEY=ant\n");
+    struct config cfg = *cfgp;
     struct llm_target t = {0};
     CHECK_INT(llm_target_resolve(&cfg, NULL, NULL, &t), 0);
     CHECK_STR(t.name, "openai");
@@ -555,14 +559,16 @@ static void test_target_resolution(void) {
     CHECK_STR(t.api_key, "ant");
     llm_target_clear(&t);
     CHECK_INT(llm_target_resolve(&cfg, "builtin", NULL, &t), 0);
-    CHECK(t.prov == NULL && t.base_url == NULL);
+    CHECK(t.prov == &llm_provider_builtin && t.base_url == NULL);
     CHECK_STR(t.model, "builtin");
     llm_target_clear(&t);
-    cfg.ollama_host = "box:7";
+    set_config(cfgp, "OLLAMA_HOST=box:7\n");
+    cfg = *cfgp;
     CHECK_INT(llm_target_resolve(&cfg, "ollama", NULL, &t), 0);
     CHECK_STR(t.base_url, "http://box:7");
     CHECK_STR(t.model, "llama3.2:3b");
     llm_target_clear(&t);
+    config_free(cfgp);
 }
 
 int main(void) {
