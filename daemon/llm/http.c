@@ -16,7 +16,7 @@
  *    errno: curl would report running out of fds as "couldn't connect".
  *
  * New transfers reach curl at most HTTP_STARTS_PER_TICK per loop iteration
- * (the rest wait in line from h->wait_head): curl opens the connection of
+ * (the rest wait in line in h->waiting): curl opens the connection of
  * every transfer added since its last timeout call in one go, so a burst
  * of a thousand requests used to hold the loop for a thousand connects.
  *
@@ -32,10 +32,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "xalloc.h"
 
 #define HTTP_DEFAULT_CONNECT_TIMEOUT_MS 10000L
 /* Transfers handed to curl per loop iteration. Starting one costs a
@@ -52,7 +54,7 @@ struct http_sock {
     uv_poll_t poll;
     curl_socket_t fd;
     struct http *h;
-    struct http_sock *prev, *next;
+    LIST_ENTRY(http_sock) entry; /* h->socks */
 };
 
 struct http_req {
@@ -74,12 +76,12 @@ struct http_req {
     int socket_errno;         /* why our socket() failed, 0 when it did not */
     enum http_outcome forced; /* set by our own timers and limits; HTTP_DONE: none */
     bool attached;            /* the easy handle is in the multi handle */
-    bool waiting;             /* started, in line from h->wait_head for its turn to reach curl */
+    bool waiting;             /* started, in h->waiting for its turn to reach curl */
     bool linked;              /* in h->reqs (and counted in h->n_active) */
     bool dead;                /* cancelled or finished: no callback may run any more */
     char errbuf[CURL_ERROR_SIZE];
-    struct http_req *prev, *next;   /* in h->reqs */
-    struct http_req *wprev, *wnext; /* in that line while waiting */
+    TAILQ_ENTRY(http_req) entry;      /* h->reqs while linked */
+    TAILQ_ENTRY(http_req) wait_entry; /* h->waiting while waiting */
 };
 
 struct http {
@@ -87,10 +89,10 @@ struct http {
     CURLM *multi;     /* owned */
     uv_timer_t timer; /* curl's own timeout clock */
     uv_idle_t pacer;  /* active while transfers wait or this iteration's starts were used */
-    struct http_sock *socks;
-    struct http_req *reqs;
-    struct http_req *wait_head, *wait_tail; /* started, not yet handed to curl; FIFO */
-    int starts_left;                        /* transfers curl may still get this iteration */
+    LIST_HEAD(, http_sock) socks;
+    TAILQ_HEAD(, http_req) reqs;
+    TAILQ_HEAD(, http_req) waiting; /* started, not yet handed to curl; FIFO */
+    int starts_left;                /* transfers curl may still get this iteration */
     size_t n_active;
     int in_curl;       /* >0 while a curl_multi_* call that may run callbacks is on the stack */
     bool sweep_needed; /* a request was cancelled while in_curl */
@@ -151,21 +153,14 @@ static void http_sock_close_cb(uv_handle_t *handle) {
 }
 
 static void http_sock_release(struct http *h, struct http_sock *s) {
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        h->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    LIST_REMOVE(s, entry);
     uv_poll_stop(&s->poll);
     h->pending_closes++;
     uv_close((uv_handle_t *)&s->poll, http_sock_close_cb);
 }
 
 static struct http_sock *http_sock_new(struct http *h, curl_socket_t fd) {
-    struct http_sock *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
+    struct http_sock *s = xcalloc(1, sizeof *s);
     int rc = uv_poll_init_socket(h->loop, &s->poll, fd);
     if (rc != 0) {
         log_warn("http: cannot watch socket %d: %s", (int)fd, uv_strerror(rc));
@@ -175,10 +170,7 @@ static struct http_sock *http_sock_new(struct http *h, curl_socket_t fd) {
     s->fd = fd;
     s->h = h;
     s->poll.data = s;
-    s->next = h->socks;
-    if (h->socks)
-        h->socks->prev = s;
-    h->socks = s;
+    LIST_INSERT_HEAD(&h->socks, s, entry);
     return s;
 }
 
@@ -260,35 +252,19 @@ static void http_req_detach(struct http_req *req) {
 
 /* Takes a waiting request out of the line. */
 static void http_wait_remove(struct http_req *req) {
-    struct http *h = req->h;
     if (!req->waiting)
         return;
-    if (req->wprev)
-        req->wprev->wnext = req->wnext;
-    else
-        h->wait_head = req->wnext;
-    if (req->wnext)
-        req->wnext->wprev = req->wprev;
-    else
-        h->wait_tail = req->wprev;
-    req->wprev = req->wnext = NULL;
+    TAILQ_REMOVE(&req->h->waiting, req, wait_entry);
     req->waiting = false;
 }
 
 /* Takes the request out of h->reqs: it no longer counts as running. */
 static void http_req_unlink(struct http_req *req) {
-    struct http *h = req->h;
     if (!req->linked)
         return;
-    if (req->prev)
-        req->prev->next = req->next;
-    else
-        h->reqs = req->next;
-    if (req->next)
-        req->next->prev = req->prev;
-    req->prev = req->next = NULL;
+    TAILQ_REMOVE(&req->h->reqs, req, entry);
     req->linked = false;
-    h->n_active--;
+    req->h->n_active--;
 }
 
 /* Detaches the request, unlinks it and starts closing its timer, whose
@@ -427,9 +403,9 @@ static void http_check_info(struct http *h) {
 /* Removes the requests cancelled while curl was running a callback. */
 static void http_sweep(struct http *h) {
     h->sweep_needed = false;
-    struct http_req *req = h->reqs, *next;
+    struct http_req *req = TAILQ_FIRST(&h->reqs), *next;
     for (; req; req = next) {
-        next = req->next;
+        next = TAILQ_NEXT(req, entry);
         if (req->dead)
             http_req_destroy(req);
     }
@@ -569,9 +545,7 @@ setopt_failed:
 }
 
 static struct http_req *http_req_alloc(struct http *h, const struct http_request *r) {
-    struct http_req *req = calloc(1, sizeof *req);
-    if (!req)
-        return NULL;
+    struct http_req *req = xcalloc(1, sizeof *req);
     req->h = h;
     req->on_data = r->on_data;
     req->on_done = r->on_done;
@@ -582,11 +556,7 @@ static struct http_req *http_req_alloc(struct http *h, const struct http_request
     req->first_byte_ms = -1;
     req->forced = HTTP_DONE;
     if (r->body_len) {
-        req->body = malloc(r->body_len);
-        if (!req->body) {
-            free(req);
-            return NULL;
-        }
+        req->body = xmalloc(r->body_len);
         memcpy(req->body, r->body, r->body_len);
     }
     req->easy = curl_easy_init();
@@ -636,34 +606,24 @@ static void http_req_attach_waiting(struct http_req *req) {
 static void http_pacer_cb(uv_idle_t *idle) {
     struct http *h = idle->data;
     h->starts_left = HTTP_STARTS_PER_TICK;
-    while (h->wait_head && h->starts_left > 0) {
+    while (!TAILQ_EMPTY(&h->waiting) && h->starts_left > 0) {
         h->starts_left--;
-        http_req_attach_waiting(h->wait_head);
+        http_req_attach_waiting(TAILQ_FIRST(&h->waiting));
     }
-    if (!h->wait_head)
+    if (TAILQ_EMPTY(&h->waiting))
         uv_idle_stop(&h->pacer);
 }
 
 /* Puts a set-up request in line behind the waiting ones. */
 static void http_wait_append(struct http_req *req) {
-    struct http *h = req->h;
     req->waiting = true;
-    req->wprev = h->wait_tail;
-    if (h->wait_tail)
-        h->wait_tail->wnext = req;
-    else
-        h->wait_head = req;
-    h->wait_tail = req;
+    TAILQ_INSERT_TAIL(&req->h->waiting, req, wait_entry);
 }
 
 static void http_req_link(struct http_req *req) {
-    struct http *h = req->h;
-    req->next = h->reqs;
-    if (h->reqs)
-        h->reqs->prev = req;
-    h->reqs = req;
+    TAILQ_INSERT_HEAD(&req->h->reqs, req, entry);
     req->linked = true;
-    h->n_active++;
+    req->h->n_active++;
 }
 
 /* Undoes http_start after its timer was initialised. */
@@ -687,7 +647,7 @@ struct http_req *http_start(struct http *h, const struct http_request *r, char *
     }
     struct http_req *req = http_req_alloc(h, r);
     if (!req) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "curl_easy_init failed");
         return NULL;
     }
     if (http_req_setup(req, r) != 0) {
@@ -703,7 +663,7 @@ struct http_req *http_start(struct http *h, const struct http_request *r, char *
     }
     req->timer.data = req;
     req->started_ns = uv_hrtime();
-    if (h->wait_head || h->starts_left <= 0) {
+    if (!TAILQ_EMPTY(&h->waiting) || h->starts_left <= 0) {
         http_wait_append(req);
     } else {
         h->starts_left--;
@@ -747,12 +707,11 @@ struct http *http_new(uv_loop_t *loop, long max_idle) {
         log_error("http: curl_global_init: %s", curl_easy_strerror(gc));
         return NULL;
     }
-    struct http *h = calloc(1, sizeof *h);
-    if (!h) {
-        curl_global_cleanup();
-        return NULL;
-    }
+    struct http *h = xcalloc(1, sizeof *h);
     h->loop = loop;
+    LIST_INIT(&h->socks);
+    TAILQ_INIT(&h->reqs);
+    TAILQ_INIT(&h->waiting);
     h->multi = curl_multi_init();
     if (!h->multi) {
         log_error("http: curl_multi_init failed");
@@ -808,9 +767,9 @@ static void http_maybe_free(struct http *h) {
 void http_close(struct http *h) {
     if (!h || h->closing)
         return;
-    while (h->reqs) {
-        h->reqs->dead = true;
-        http_req_destroy(h->reqs);
+    while (!TAILQ_EMPTY(&h->reqs)) {
+        TAILQ_FIRST(&h->reqs)->dead = true;
+        http_req_destroy(TAILQ_FIRST(&h->reqs));
     }
     h->closing = true;
     h->in_curl++;
@@ -818,8 +777,8 @@ void http_close(struct http *h) {
     h->in_curl--;
     h->multi = NULL;
     /* curl may not report every socket's removal during cleanup. */
-    while (h->socks)
-        http_sock_release(h, h->socks);
+    while (!LIST_EMPTY(&h->socks))
+        http_sock_release(h, LIST_FIRST(&h->socks));
     uv_timer_stop(&h->timer);
     uv_idle_stop(&h->pacer);
     h->pending_closes += 2;

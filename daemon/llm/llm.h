@@ -77,7 +77,8 @@ void llm_close(struct llm *e);
 void llm_prewarm(struct llm *e);
 
 /* Starts an improvement. Returns the request (borrowed: valid until on_done
- * runs or llm_cancel), or NULL when out of memory. */
+ * runs or llm_cancel), or NULL when it cannot start (a timer, the system
+ * prompt missing from the build). */
 struct llm_request *llm_improve(struct llm *e, const struct llm_params *p, llm_delta_fn on_delta,
                                 llm_done_fn on_done, void *arg);
 

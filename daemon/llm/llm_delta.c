@@ -5,30 +5,24 @@
 #include <string.h>
 
 #include "utf8.h"
+#include "xalloc.h"
 
-/* Appends s to the held text; false (and broken) when out of memory. */
-static bool llm_delta_hold(struct llm_delta_trim *t, const char *s, size_t len) {
+/* Appends s to the held text. */
+static void llm_delta_hold(struct llm_delta_trim *t, const char *s, size_t len) {
     if (t->held_len + len > t->held_cap) {
         size_t cap = t->held_cap ? t->held_cap : 64;
         while (cap < t->held_len + len)
             cap *= 2;
-        char *p = realloc(t->held, cap);
-        if (!p) {
-            t->broken = true;
-            return false;
-        }
-        t->held = p;
+        t->held = xrealloc(t->held, cap);
         t->held_cap = cap;
     }
     memcpy(t->held + t->held_len, s, len);
     t->held_len += len;
-    return true;
 }
 
 /* Takes the held text out, with more appended: the caller frees it. */
 static char *llm_delta_take(struct llm_delta_trim *t, const char *s, size_t len, size_t *out_len) {
-    if (!llm_delta_hold(t, s, len))
-        return NULL;
+    llm_delta_hold(t, s, len);
     char *out = t->held;
     *out_len = t->held_len;
     t->held = NULL;
@@ -38,7 +32,7 @@ static char *llm_delta_take(struct llm_delta_trim *t, const char *s, size_t len,
 
 void llm_delta_trim_feed(struct llm_delta_trim *t, const char *s, size_t len,
                          llm_delta_emit_fn emit, void *arg) {
-    if (t->broken || len == 0)
+    if (len == 0)
         return;
     size_t core_len;
     const char *core = utf8_trim(s, len, &core_len);
@@ -54,8 +48,8 @@ void llm_delta_trim_feed(struct llm_delta_trim *t, const char *s, size_t len,
     const char *tail = core + core_len;
     size_t tail_len = len - (size_t)(tail - s);
     char *joined = NULL;
-    if (t->held_len > 0 && !(joined = llm_delta_take(t, from, out_len, &out_len)))
-        return;
+    if (t->held_len > 0)
+        joined = llm_delta_take(t, from, out_len, &out_len);
     t->started = true;
     if (tail_len > 0)
         llm_delta_hold(t, tail, tail_len);

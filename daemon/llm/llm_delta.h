@@ -24,7 +24,6 @@ struct llm_delta_trim {
     char *held; /* spaces seen after the last other character; owned */
     size_t held_len, held_cap;
     bool started; /* a non-space character went out */
-    bool broken;  /* out of memory once: emits nothing more (the caller sends the rest) */
 };
 
 /* Reads the next piece of the field's text and emits what the trimmed

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "utf8.h"
+#include "xalloc.h"
 
 #define JFS_KEY_MAX 256
 
@@ -83,9 +84,7 @@ static const char think_close[] = "</think>";
 
 struct json_field_stream *json_field_stream_new(const char *field, json_field_stream_cb cb,
                                                 void *user) {
-    struct json_field_stream *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
+    struct json_field_stream *s = xcalloc(1, sizeof *s);
     size_t n = strlen(field);
     if (n >= JFS_KEY_MAX)
         n = JFS_KEY_MAX; /* marks a field that never matches, see key_done */
@@ -119,10 +118,7 @@ static int out_put(struct json_field_stream *s, const char *p, size_t n) {
         size_t cap = s->out_cap ? s->out_cap : 256;
         while (cap < s->out_len + n + 1)
             cap *= 2;
-        char *grown = realloc(s->out, cap);
-        if (!grown)
-            return JFS_NOMEM;
-        s->out = grown;
+        s->out = xrealloc(s->out, cap);
         s->out_cap = cap;
     }
     memcpy(s->out + s->out_len, p, n);

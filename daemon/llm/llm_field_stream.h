@@ -32,7 +32,6 @@ enum json_field_stream_status {
     JFS_OK = 0,
     JFS_SYNTAX = -1,  /* reserved: not returned by this version (it resynchronises) */
     JFS_STOPPED = -2, /* the callback returned non-zero; sticky */
-    JFS_NOMEM = -3,
 };
 
 /* Called with the next piece of the field's decoded value: valid UTF-8,
@@ -45,7 +44,7 @@ struct json_field_stream;
 
 /* `field` is copied (keys longer than 255 bytes are not supported and
  * never match). Returns an extractor owned by the caller
- * (json_field_stream_free), or NULL when out of memory. `user` borrowed. */
+ * (json_field_stream_free). `user` borrowed. */
 struct json_field_stream *json_field_stream_new(const char *field, json_field_stream_cb cb,
                                                 void *user);
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 struct ndjson {
     size_t max_line_bytes;
     ndjson_line_cb cb;
@@ -18,9 +20,7 @@ struct ndjson {
 };
 
 struct ndjson *ndjson_new(size_t max_line_bytes, ndjson_line_cb cb, void *user) {
-    struct ndjson *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
+    struct ndjson *p = xcalloc(1, sizeof *p);
     p->max_line_bytes = max_line_bytes;
     p->cb = cb;
     p->user = user;
@@ -53,10 +53,7 @@ static int deliver(struct ndjson *p, const char *s, size_t n) {
     }
     if (s != p->line) {
         if (n + 1 > p->cap) {
-            char *grown = realloc(p->line, n + 1);
-            if (!grown)
-                return NDJSON_NOMEM;
-            p->line = grown;
+            p->line = xrealloc(p->line, n + 1);
             p->cap = n + 1;
         }
         memcpy(p->line, s, n);
@@ -77,10 +74,7 @@ static int append(struct ndjson *p, const char *s, size_t n) {
         size_t cap = p->cap ? p->cap : 256;
         while (cap < p->len + n + 1)
             cap *= 2;
-        char *grown = realloc(p->line, cap);
-        if (!grown)
-            return NDJSON_NOMEM;
-        p->line = grown;
+        p->line = xrealloc(p->line, cap);
         p->cap = cap;
     }
     memcpy(p->line + p->len, s, n);

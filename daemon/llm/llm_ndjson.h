@@ -13,7 +13,6 @@ enum ndjson_status {
     NDJSON_OK = 0,
     NDJSON_TOO_LARGE = -1, /* a line longer than max_line_bytes (terminator excluded) */
     NDJSON_STOPPED = -2,   /* the callback returned non-zero */
-    NDJSON_NOMEM = -3,     /* allocation failed */
     NDJSON_PARTIAL = 1,    /* ndjson_finish only: a trailing unterminated line was delivered */
 };
 
@@ -25,8 +24,8 @@ typedef int (*ndjson_line_cb)(void *user, const char *line, size_t len);
 struct ndjson;
 
 /* A line of exactly max_line_bytes is accepted; one byte more is
- * NDJSON_TOO_LARGE. Returns a splitter owned by the caller (ndjson_free),
- * or NULL when out of memory. `user` is borrowed. */
+ * NDJSON_TOO_LARGE. Returns a splitter owned by the caller (ndjson_free).
+ * `user` is borrowed. */
 struct ndjson *ndjson_new(size_t max_line_bytes, ndjson_line_cb cb, void *user);
 
 /* Returns NDJSON_OK or a negative enum ndjson_status. */

@@ -9,6 +9,7 @@
 #include "embedded.h"
 #include "promptd_limits.h"
 #include "utf8.h"
+#include "xalloc.h"
 
 static const char *const result_fields[] = {
     "role", "directive", "framework", "guardrails", "improved_prompt", "reasoning", "confidence"};
@@ -51,44 +52,36 @@ void result_clear(struct improve_result *r) {
     result_init(r);
 }
 
-static int dup_or_null(char **dst, const char *src) {
-    *dst = NULL;
-    if (!src)
-        return 0;
-    *dst = strdup(src);
-    return *dst ? 0 : -1;
+static char *dup_or_null(const char *src) {
+    return src ? xstrdup(src) : NULL;
 }
 
 int result_copy(struct improve_result *dst, const struct improve_result *src) {
     *dst = *src;
-    dst->improved_prompt = dst->role = dst->directive = dst->framework = dst->reasoning = NULL;
+    dst->improved_prompt = dup_or_null(src->improved_prompt);
+    dst->role = dup_or_null(src->role);
+    dst->directive = dup_or_null(src->directive);
+    dst->framework = dup_or_null(src->framework);
+    dst->reasoning = dup_or_null(src->reasoning);
     dst->guardrails = NULL;
-    if (dup_or_null(&dst->improved_prompt, src->improved_prompt) != 0 ||
-        dup_or_null(&dst->role, src->role) != 0 ||
-        dup_or_null(&dst->directive, src->directive) != 0 ||
-        dup_or_null(&dst->framework, src->framework) != 0 ||
-        dup_or_null(&dst->reasoning, src->reasoning) != 0)
-        goto fail;
-    if (src->guardrails && !(dst->guardrails = json_deep_copy(src->guardrails)))
-        goto fail;
+    if (src->guardrails && !(dst->guardrails = json_deep_copy(src->guardrails))) {
+        result_clear(dst);
+        return RESULT_ERR_NOMEM;
+    }
     return RESULT_OK;
-fail:
-    result_clear(dst);
-    return RESULT_ERR_NOMEM;
 }
 
 /* ---- validation ---- */
 
 /* A NUL-terminated copy of s[0..n) with each NUL (a model's \u0000) as
  * U+FFFD, as json_field_stream streams it: a C string cannot carry NUL,
- * and the deltas must concatenate to the stored prompt. Caller owns it;
- * NULL when out of memory. */
+ * and the deltas must concatenate to the stored prompt. Caller owns it. */
 static char *nul_free_dup(const char *s, size_t n) {
     size_t nuls = 0;
     for (size_t i = 0; i < n; i++)
         nuls += s[i] == '\0';
-    char *copy = malloc(n + nuls * (sizeof UTF8_REPLACEMENT - 2) + 1), *o = copy;
-    for (size_t i = 0; copy && i < n; i++) {
+    char *copy = xmalloc(n + nuls * (sizeof UTF8_REPLACEMENT - 2) + 1), *o = copy;
+    for (size_t i = 0; i < n; i++) {
         if (s[i] != '\0') {
             *o++ = s[i];
             continue;
@@ -96,22 +89,15 @@ static char *nul_free_dup(const char *s, size_t n) {
         memcpy(o, UTF8_REPLACEMENT, sizeof UTF8_REPLACEMENT - 1);
         o += sizeof UTF8_REPLACEMENT - 1;
     }
-    if (copy)
-        *o = '\0';
+    *o = '\0';
     return copy;
 }
 
-/* A trimmed copy of s (malloc'd, caller owns), or NULL when s is blank or
- * on allocation failure; *nomem tells the two apart. */
-static char *trimmed_dup(const char *s, size_t len, bool *nomem) {
+/* A trimmed copy of s (caller owns it), or NULL when s is blank. */
+static char *trimmed_dup(const char *s, size_t len) {
     size_t n;
     const char *t = utf8_trim(s, len, &n);
-    *nomem = false;
-    if (n == 0)
-        return NULL;
-    char *copy = nul_free_dup(t, n);
-    *nomem = copy == NULL;
-    return copy;
+    return n ? nul_free_dup(t, n) : NULL;
 }
 
 static int required_string(const json_t *obj, const char *name, char **dst) {
@@ -120,11 +106,8 @@ static int required_string(const json_t *obj, const char *name, char **dst) {
         return RESULT_ERR_MISSING;
     if (!json_is_string(v))
         return RESULT_ERR_TYPE;
-    bool nomem;
-    *dst = trimmed_dup(json_string_value(v), json_string_length(v), &nomem);
-    if (!*dst)
-        return nomem ? RESULT_ERR_NOMEM : RESULT_ERR_TYPE;
-    return RESULT_OK;
+    *dst = trimmed_dup(json_string_value(v), json_string_length(v));
+    return *dst ? RESULT_OK : RESULT_ERR_TYPE;
 }
 
 /* Appends s trimmed to arr unless it is blank. */
@@ -134,8 +117,7 @@ static int add_guardrail(json_t *arr, const json_t *s) {
     if (n == 0)
         return RESULT_OK;
     char *copy = nul_free_dup(t, n);
-    int rc =
-        copy && json_array_append_new(arr, json_string(copy)) == 0 ? RESULT_OK : RESULT_ERR_NOMEM;
+    int rc = json_array_append_new(arr, json_string(copy)) == 0 ? RESULT_OK : RESULT_ERR_NOMEM;
     free(copy);
     return rc;
 }
@@ -170,11 +152,8 @@ static int parse_guardrails(const json_t *obj, json_t **dst) {
 
 static int parse_reasoning(const json_t *obj, char **dst) {
     const json_t *v = json_object_get(obj, "reasoning");
-    bool nomem = false;
-    *dst = NULL;
-    if (json_is_string(v))
-        *dst = trimmed_dup(json_string_value(v), json_string_length(v), &nomem);
-    return nomem ? RESULT_ERR_NOMEM : RESULT_OK;
+    *dst = json_is_string(v) ? trimmed_dup(json_string_value(v), json_string_length(v)) : NULL;
+    return RESULT_OK;
 }
 
 /* A number in [0, 1] from a JSON number or a string holding one. */
@@ -487,8 +466,8 @@ static const char *field_type(const char *name) {
 }
 
 static char *upper_dup(const char *s) {
-    char *u = strdup(s);
-    for (char *p = u; p && *p; p++)
+    char *u = xstrdup(s);
+    for (char *p = u; *p; p++)
         if (*p >= 'a' && *p <= 'z')
             *p = (char)(*p - 'a' + 'A');
     return u;
@@ -497,16 +476,13 @@ static char *upper_dup(const char *s) {
 /* {"type": T, "description": D[, "items": {"type": string}]}, types upper
  * case for Gemini. */
 static json_t *field_schema(const char *name, bool gemini) {
-    char *type = gemini ? upper_dup(field_type(name)) : strdup(field_type(name));
-    char *item = gemini ? upper_dup("string") : strdup("string");
-    json_t *f = NULL;
-    if (type && item) {
-        f = json_pack("{s:s,s:s}", "type", type, "description", field_description(name));
-        if (f && strcmp(name, "guardrails") == 0 &&
-            set(f, "items", json_pack("{s:s}", "type", item)) != 0) {
-            json_decref(f);
-            f = NULL;
-        }
+    char *type = gemini ? upper_dup(field_type(name)) : xstrdup(field_type(name));
+    char *item = gemini ? upper_dup("string") : xstrdup("string");
+    json_t *f = json_pack("{s:s,s:s}", "type", type, "description", field_description(name));
+    if (f && strcmp(name, "guardrails") == 0 &&
+        set(f, "items", json_pack("{s:s}", "type", item)) != 0) {
+        json_decref(f);
+        f = NULL;
     }
     free(type);
     free(item);
@@ -564,14 +540,10 @@ const char *result_system_prompt(size_t *len) {
     return NULL;
 }
 
-/* Appends to a malloc'd string; frees it and returns NULL on failure. */
+/* Appends to a heap string, which it may move. */
 static char *cat(char *buf, size_t *len, const char *s) {
     size_t n = strlen(s);
-    char *grown = realloc(buf, *len + n + 1);
-    if (!grown) {
-        free(buf);
-        return NULL;
-    }
+    char *grown = xrealloc(buf, *len + n + 1);
     memcpy(grown + *len, s, n + 1);
     *len += n;
     return grown;
@@ -589,30 +561,29 @@ char *result_user_message(const char *idea, const char *context, const char *par
 char *result_user_message_with_examples(const char *idea, const char *context,
                                         const char *parent_prompt, const char *examples) {
     size_t len = 0;
-    char *m = calloc(1, 1);
+    char *m = xcalloc(1, 1);
     bool has_context = context && context[0];
     if (examples && examples[0])
-        m = m ? cat(m, &len, examples) : NULL;
+        m = cat(m, &len, examples);
     if (parent_prompt) {
-        m = m ? cat(m, &len,
-                    "Refine an improved prompt written earlier: keep what it already does "
-                    "well, apply the change the idea below asks for, and return the whole "
-                    "result again.\n\n<earlier_prompt>\n")
-              : NULL;
-        m = m ? cat(m, &len, parent_prompt) : NULL;
-        m = m ? cat(m, &len, "\n</earlier_prompt>\n\n<idea>\n") : NULL;
+        m = cat(m, &len,
+                "Refine an improved prompt written earlier: keep what it already does "
+                "well, apply the change the idea below asks for, and return the whole "
+                "result again.\n\n<earlier_prompt>\n");
+        m = cat(m, &len, parent_prompt);
+        m = cat(m, &len, "\n</earlier_prompt>\n\n<idea>\n");
     } else {
-        m = m ? cat(m, &len, "Improve this idea into a structured prompt.\n\n<idea>\n") : NULL;
+        m = cat(m, &len, "Improve this idea into a structured prompt.\n\n<idea>\n");
     }
-    m = m ? cat(m, &len, idea ? idea : "") : NULL;
-    m = m ? cat(m, &len, "\n</idea>\n") : NULL;
+    m = cat(m, &len, idea ? idea : "");
+    m = cat(m, &len, "\n</idea>\n");
     if (has_context) {
-        m = m ? cat(m, &len, "\n<context>\n") : NULL;
-        m = m ? cat(m, &len, context) : NULL;
-        m = m ? cat(m, &len, "\n</context>\n") : NULL;
+        m = cat(m, &len, "\n<context>\n");
+        m = cat(m, &len, context);
+        m = cat(m, &len, "\n</context>\n");
     } else {
-        m = m ? cat(m, &len, "\n(no context given)\n") : NULL;
+        m = cat(m, &len, "\n(no context given)\n");
     }
-    m = m ? cat(m, &len, "\nAnswer with the JSON object only.\n") : NULL;
+    m = cat(m, &len, "\nAnswer with the JSON object only.\n");
     return m;
 }

@@ -165,8 +165,7 @@ const char *result_system_prompt(size_t *len);
 /* The user message for one request: the idea, the context when non-empty
  * (NULL is the same as ""), and, when parent_prompt is non-NULL, that
  * earlier improved prompt as the starting point to refine. All borrowed.
- * Returns a malloc'd NUL-terminated string owned by the caller, or NULL
- * when out of memory. */
+ * Returns a NUL-terminated string owned by the caller. */
 char *result_user_message(const char *idea, const char *context, const char *parent_prompt);
 
 /* The same, preceded by examples (fewshot_render's section; NULL or ""

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 /* A growable byte buffer, always NUL-terminated when data is non-NULL. */
 struct sse_buf {
     char *data; /* owned */
@@ -32,22 +34,18 @@ struct sse {
 
 static const char sse_bom[3] = {'\xEF', '\xBB', '\xBF'};
 
-static int buf_append(struct sse_buf *b, const char *s, size_t n) {
+static void buf_append(struct sse_buf *b, const char *s, size_t n) {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p)
-            return -1;
-        b->data = p;
+        b->data = xrealloc(b->data, cap);
         b->cap = cap;
     }
     if (n)
         memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
-    return 0;
 }
 
 static void buf_reset(struct sse_buf *b) {
@@ -57,9 +55,7 @@ static void buf_reset(struct sse_buf *b) {
 }
 
 struct sse *sse_new(size_t max_event_bytes, sse_event_cb cb, void *user) {
-    struct sse *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
+    struct sse *p = xcalloc(1, sizeof *p);
     p->max_event_bytes = max_event_bytes;
     p->cb = cb;
     p->user = user;
@@ -105,15 +101,13 @@ static int process_line(struct sse *p, const char *s, size_t n) {
         value_len--;
     }
     if (name_len == 4 && memcmp(s, "data", 4) == 0) {
-        if (p->has_data && buf_append(&p->data, "\n", 1) != 0)
-            return SSE_NOMEM;
-        if (buf_append(&p->data, value, value_len) != 0)
-            return SSE_NOMEM;
+        if (p->has_data)
+            buf_append(&p->data, "\n", 1);
+        buf_append(&p->data, value, value_len);
         p->has_data = true;
     } else if (name_len == 5 && memcmp(s, "event", 5) == 0) {
         buf_reset(&p->event);
-        if (buf_append(&p->event, value, value_len) != 0)
-            return SSE_NOMEM;
+        buf_append(&p->event, value, value_len);
     }
     /* id, retry and unknown fields are ignored: the daemon never
      * reconnects a stream, so Last-Event-ID and retry have no use. */
@@ -125,7 +119,8 @@ static int add_to_line(struct sse *p, const char *s, size_t n) {
     if (n > p->max_event_bytes - p->block_bytes)
         return SSE_TOO_LARGE;
     p->block_bytes += n;
-    return buf_append(&p->line, s, n) == 0 ? SSE_OK : SSE_NOMEM;
+    buf_append(&p->line, s, n);
+    return SSE_OK;
 }
 
 static int end_line(struct sse *p) {

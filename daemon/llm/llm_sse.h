@@ -21,7 +21,6 @@ enum sse_status {
     SSE_OK = 0,
     SSE_TOO_LARGE = -1, /* an event (all its raw lines) exceeded max_event_bytes */
     SSE_STOPPED = -2,   /* the callback returned non-zero */
-    SSE_NOMEM = -3,     /* allocation failed */
     SSE_PARTIAL = 1,    /* sse_finish only: an unterminated event was dropped */
 };
 
@@ -37,8 +36,8 @@ struct sse;
 /* max_event_bytes bounds the raw bytes of one event: the sum of the
  * lengths of its lines (comments and ignored fields included, line ends
  * excluded). An event of exactly max_event_bytes is accepted. Returns a
- * parser owned by the caller (free with sse_free), or NULL when out of
- * memory. `user` is borrowed and passed to cb. */
+ * parser owned by the caller (free with sse_free). `user` is borrowed and
+ * passed to cb. */
 struct sse *sse_new(size_t max_event_bytes, sse_event_cb cb, void *user);
 
 /* Parses len bytes; calls cb for each event they complete. Returns SSE_OK
