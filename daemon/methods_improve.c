@@ -23,6 +23,7 @@
 #include "protocol.h"
 #include "store.h"
 #include "utf8.h"
+#include "xalloc.h"
 
 #define IMPROVE_BACKEND_ZERO_SHOT "zero-shot"
 #define IMPROVE_BACKEND_FEW_SHOT  "few-shot"
@@ -408,29 +409,100 @@ static void method_improve(struct rpc_call *call, json_t *params) {
 
 /* ---- models ---- */
 
-struct models_call {
-    struct rpc_call *call; /* borrowed; NULL once answered */
-    struct llm_request *req;
+/* At most this many providers are asked by one `models` call (more than
+ * the table holds today). */
+#define MODELS_MAX_PROVIDERS 16
+
+struct models_call;
+
+/* One provider's part of a `models` call. */
+struct models_part {
+    struct models_call *mc;  /* borrowed: the call it belongs to */
+    struct llm_request *req; /* borrowed while the engine works on it */
+    json_t *entry;           /* owned; its `providers` entry once answered */
 };
 
-static void models_cancel(void *arg) {
-    struct models_call *mc = arg;
-    llm_cancel(mc->req);
-    rpc_reply_cancelled(mc->call);
+/* A `models` call: the named provider, or, without a name, every
+ * configured one (LLM_PROVIDER first). The reply waits for all of them;
+ * LLM_PROVIDER's answer is the result's provider/models (or its error),
+ * and with more than one provider `providers` lists each one's. */
+struct models_call {
+    struct rpc_call *call; /* borrowed */
+    size_t n, pending;
+    struct models_part part[MODELS_MAX_PROVIDERS];
+    json_t *primary;    /* owned; the first part's result, NULL when it failed */
+    int primary_code;   /* its error, when it failed */
+    char *primary_msg;  /* owned */
+    json_t *error_data; /* owned */
+};
+
+static void models_free(struct models_call *mc) {
+    for (size_t i = 0; i < mc->n; i++)
+        json_decref(mc->part[i].entry);
+    json_decref(mc->primary);
+    json_decref(mc->error_data);
+    free(mc->primary_msg);
     free(mc);
 }
 
-static void models_on_done(void *arg, const struct llm_outcome *out) {
+static void models_cancel(void *arg) {
     struct models_call *mc = arg;
+    for (size_t i = 0; i < mc->n; i++)
+        if (mc->part[i].req)
+            llm_cancel(mc->part[i].req);
+    rpc_reply_cancelled(mc->call);
+    models_free(mc);
+}
+
+static json_t *models_entry(const struct llm_outcome *out) {
+    json_t *e = json_pack("{s:s, s:s?}", "provider", out->provider, "base_url", out->base_url);
+    if (e && out->code == 0)
+        json_object_set(e, "models", out->models);
+    else if (e)
+        json_object_set_new(e, "error",
+                            json_pack("{s:i, s:s}", "code", out->code, "message",
+                                      out->message ? out->message : ""));
+    return e;
+}
+
+static void models_reply(struct models_call *mc) {
     rpc_call_set_cancel(mc->call, NULL, NULL);
-    if (out->code == 0)
-        rpc_reply(mc->call,
-                  json_pack("{s:s, s:O}", "provider", out->provider, "models", out->models));
-    else if (out->code == RPC_CANCELLED)
-        rpc_reply_cancelled(mc->call);
-    else
-        rpc_reply_error(mc->call, out->code, improve_error_data(out), "%s", out->message);
-    free(mc);
+    if (!mc->primary) {
+        if (mc->primary_code == RPC_CANCELLED)
+            rpc_reply_cancelled(mc->call);
+        else
+            rpc_reply_error(mc->call, mc->primary_code, json_incref(mc->error_data), "%s",
+                            mc->primary_msg ? mc->primary_msg : "");
+        return;
+    }
+    json_t *res = json_incref(mc->primary);
+    if (mc->n > 1) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < mc->n; i++)
+            json_array_append(list, mc->part[i].entry);
+        json_object_set_new(res, "providers", list);
+    }
+    rpc_reply(mc->call, res);
+}
+
+static void models_on_done(void *arg, const struct llm_outcome *out) {
+    struct models_part *part = arg;
+    struct models_call *mc = part->mc;
+    part->req = NULL;
+    part->entry = models_entry(out);
+    if (part == &mc->part[0]) {
+        if (out->code == 0) {
+            mc->primary = json_pack("{s:s, s:O}", "provider", out->provider, "models", out->models);
+        } else {
+            mc->primary_code = out->code;
+            mc->primary_msg = xstrdup(out->message ? out->message : "");
+            mc->error_data = improve_error_data(out);
+        }
+    }
+    if (--mc->pending > 0)
+        return;
+    models_reply(mc);
+    models_free(mc);
 }
 
 static void method_models(struct rpc_call *call, json_t *params) {
@@ -438,17 +510,37 @@ static void method_models(struct rpc_call *call, json_t *params) {
     char *provider = NULL;
     if (!improve_target_params(call, params, &provider, NULL))
         return;
-    struct models_call *mc = calloc(1, sizeof *mc);
-    if (mc && d->llm) {
-        mc->call = call;
-        mc->req = llm_models(d->llm, provider, models_on_done, mc);
-    }
-    free(provider);
-    if (!mc || !mc->req) {
-        free(mc);
+    if (!d->llm) {
+        free(provider);
         rpc_reply_error(call, RPC_INTERNAL, NULL, "could not start listing the models");
         return;
     }
+    const char *names[MODELS_MAX_PROVIDERS];
+    size_t n = provider ? 1 : llm_configured_providers(d->llm, names, MODELS_MAX_PROVIDERS);
+    if (provider)
+        names[0] = provider;
+    struct models_call *mc = xcalloc(1, sizeof *mc);
+    mc->call = call;
+    /* Counted before the first start: an answer always comes from the
+     * loop, never inside llm_models, but a failed start ends the part. */
+    mc->n = mc->pending = n;
+    for (size_t i = 0; i < n; i++) {
+        struct models_part *part = &mc->part[i];
+        part->mc = mc;
+        part->req = llm_models(d->llm, names[i], models_on_done, part);
+    }
+    free(provider);
+    if (n == 0 || !mc->part[0].req) {
+        for (size_t i = 0; i < n; i++)
+            if (mc->part[i].req)
+                llm_cancel(mc->part[i].req);
+        models_free(mc);
+        rpc_reply_error(call, RPC_INTERNAL, NULL, "could not start listing the models");
+        return;
+    }
+    for (size_t i = 1; i < n; i++)
+        if (!mc->part[i].req) /* left out: its engine request could not start */
+            mc->pending--;
     rpc_call_set_cancel(call, models_cancel, mc);
 }
 
