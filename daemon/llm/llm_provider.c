@@ -15,12 +15,10 @@
 #include "utf8.h"
 #include "xalloc.h"
 
-/* Every provider. Adding one is its file and one line here: config.c,
+/* Every provider of LLM_PROVIDER_TABLE (llm_provider.h): config.c,
  * llm_target.c and llm.c read the rest from its struct llm_provider. */
-const struct llm_provider *const llm_providers[] = {
-    &llm_provider_ollama, &llm_provider_openai,  &llm_provider_anthropic,
-    &llm_provider_gemini, &llm_provider_builtin, NULL,
-};
+#define LLM_PROVIDER_ENTRY(name) &llm_provider_##name,
+const struct llm_provider *const llm_providers[] = {LLM_PROVIDER_TABLE(LLM_PROVIDER_ENTRY) NULL};
 
 void llm_http_clear(struct llm_http *h) {
     free(h->url);

@@ -178,15 +178,16 @@ struct llm_provider {
     int (*improve_local)(const char *idea, const char *context, struct improve_result *out);
 };
 
-/* Every provider, in the order messages list them; NULL-terminated. A new
- * provider is its file plus one line in this table (llm_provider.c). */
-extern const struct llm_provider *const llm_providers[];
+/* The table of providers: a new provider is its file (llm_<name>.c,
+ * defining llm_provider_<name>) plus its name here. The order is the order
+ * messages and config.get list them in. */
+#define LLM_PROVIDER_TABLE(X) X(ollama) X(openai) X(anthropic) X(gemini) X(builtin)
 
-extern const struct llm_provider llm_provider_ollama;
-extern const struct llm_provider llm_provider_openai;
-extern const struct llm_provider llm_provider_anthropic;
-extern const struct llm_provider llm_provider_gemini;
-extern const struct llm_provider llm_provider_builtin;
+#define LLM_PROVIDER_EXTERN(name) extern const struct llm_provider llm_provider_##name;
+LLM_PROVIDER_TABLE(LLM_PROVIDER_EXTERN)
+
+/* Every provider of the table, NULL-terminated. */
+extern const struct llm_provider *const llm_providers[];
 
 /* The provider called name, or NULL. */
 const struct llm_provider *llm_provider_find(const char *name);
