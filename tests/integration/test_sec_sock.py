@@ -570,12 +570,14 @@ class ReloadMemoryTest(unittest.TestCase):
     def test_reloads_while_requests_are_in_flight_stay_memory_safe(self):
         """Under ASan: requests that started under a configuration finish
         after it was freed (they copied what they use)."""
-        with FakeLLM("ollama", delay_s=0.4) as fake:
+        with FakeLLM("ollama", delay_s=1.5) as fake:
             d = Daemon(env={"LLM_FALLBACK_PROVIDER": "builtin"},
                        config="LLM_PROVIDER=ollama\nLLM_BASE_URL=%s\nLLM_MODEL=m0\n" % fake.url)
             with d:
                 clients = [d.client(timeout=30) for _ in range(4)]
                 ids = [c.request("improve", {"idea": IDEA, "stream": True}) for c in clients]
+                # All four are upstream, under the first configuration.
+                self.assertGreaterEqual(len(fake.wait_requests(4, timeout=20 * SLOW)), 4)
                 for i in range(1, 11):
                     with open(d.config_path, "w") as f:
                         f.write("LLM_PROVIDER=ollama\nLLM_BASE_URL=%s/x%d\nLLM_MODEL=m%d\n"
