@@ -13,6 +13,7 @@ export {
   ProtocolError,
   PromptdError,
   TimeoutError,
+  UnsafeSocketError,
   isPromptdClientError,
 } from "./errors.js";
 export type {
@@ -22,6 +23,6 @@ export type {
   ErrorCodeValue,
   PromptdErrorData,
 } from "./errors.js";
-export { resolveSocketPath, startAdvice } from "./socket-path.js";
+export { resolveSocketPath, socketSafetyProblem, startAdvice } from "./socket-path.js";
 export type { SocketPathOptions } from "./socket-path.js";
 export type * from "./types.js";

@@ -9,6 +9,7 @@ import {
   PromptdError,
   ProtocolError,
   TimeoutError,
+  UnsafeSocketError,
 } from "promptd-client";
 
 export interface ErrorInfo {
@@ -44,6 +45,7 @@ export function describeError(err: unknown): ErrorInfo {
   if (err instanceof DaemonNotRunningError) {
     return { title: "promptd is not running", message: err.advice, command: startCommand(err) };
   }
+  if (err instanceof UnsafeSocketError) return { title: "The promptd socket is not safe", message: err.message };
   if (err instanceof AbortError) return { title: "Cancelled", message: "The request was cancelled.", cancelled: true };
   if (err instanceof PromptdError) {
     if (err.kind === "cancelled") return { title: "Cancelled", message: err.message, cancelled: true };
