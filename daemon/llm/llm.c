@@ -229,7 +229,7 @@ static void llm_deliver(struct llm_request *r) {
     r->out.provider = r->t.name;
     r->out.model = r->t.model;
     if (r->t.base_url) {
-        llm_public_url(r->t.base_url, r->public_url, sizeof r->public_url);
+        config_public_url(r->t.base_url, r->public_url, sizeof r->public_url);
         r->out.base_url = r->public_url;
     }
     r->out.fallback_from = r->fallback_from;
@@ -512,7 +512,7 @@ static void llm_alternatives(const struct llm_request *r, char *out, size_t outl
 static void llm_unreachable(struct llm_request *r, const struct http_result *res) {
     const struct llm_provider *prov = r->t.prov;
     char url[512];
-    llm_public_url(r->t.base_url, url, sizeof url);
+    config_public_url(r->t.base_url, url, sizeof url);
     const char *var = r->t.base_url_var;
     if (res->refused && prov->start_hint) {
         /* A server the user runs: say how to start it, where it was
@@ -1029,7 +1029,7 @@ static json_t *llm_health_provider(const struct config *cfg, const char *name) {
     if (llm_target_resolve(cfg, name, NULL, &t) == 0) {
         char url[512] = "";
         if (t.base_url)
-            llm_public_url(t.base_url, url, sizeof url);
+            config_public_url(t.base_url, url, sizeof url);
         h = json_pack("{s:s, s:s, s:s?}", "provider", t.name, "model", t.model, "base_url",
                       t.base_url ? url : NULL);
     }
@@ -1058,7 +1058,7 @@ json_t *llm_health(struct llm *e) {
     }
     char url[512] = "";
     if (t.base_url)
-        llm_public_url(t.base_url, url, sizeof url);
+        config_public_url(t.base_url, url, sizeof url);
     char when[32] = "";
     if (e->last_error) {
         struct tm tm;

@@ -36,8 +36,4 @@ void llm_target_clear(struct llm_target *t);
  * LLM_FALLBACK_PROVIDER, or one of its own keys (base URL, API key) set. */
 bool llm_target_configured(const struct config *cfg, const struct llm_provider *p);
 
-/* url without user:password@ and without a query string: what health and
- * messages may show. Writes into out (truncated to outlen). */
-void llm_public_url(const char *url, char *out, size_t outlen);
-
 #endif

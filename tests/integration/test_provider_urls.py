@@ -138,11 +138,13 @@ class ProviderBaseUrls(unittest.TestCase):
     def test_unreachable_names_the_variable_it_came_from(self):
         port = free_port()
         with Daemon(config=cfg(LLM_PROVIDER="ollama",
-                               OPENAI_BASE_URL="http://127.0.0.1:%d" % port)) as d:
+                               OPENAI_BASE_URL="http://u:pw-secret@127.0.0.1:%d" % port)) as d:
             e = error_of(improve(d.client(), provider="openai"))
             self.assertEqual(e["code"], -32000)
             self.assertIn("OPENAI_BASE_URL", e["message"])
             self.assertNotIn("LLM_BASE_URL", e["message"])
+            self.assertIn("http://127.0.0.1:%d" % port, e["message"])
+            self.assertNotIn("pw-secret", json.dumps(e) + d.log())
 
     def test_base_url_var_must_be_a_url(self):
         r = check_config(OPENAI_BASE_URL="localhost:1234")
@@ -158,6 +160,13 @@ class ProviderBaseUrls(unittest.TestCase):
                 self.assertNotIn("pw-secret", json.dumps(h))
                 openai = [p for p in h["providers"] if p["provider"] == "openai"][0]
                 self.assertEqual(openai["base_url"], fake.url)
+                c = d.client().result("config.get")
+                self.assertEqual(c["OPENAI_BASE_URL"], fake.url)
+                r = d.client().result("models", {"provider": "openai"})
+                self.assertEqual(r["models"], DEFAULT_MODELS["openai"])
+                e = error_of(improve(d.client(), provider="anthropic"))  # no key: names no URL
+                self.assertNotIn("pw-secret", json.dumps(e))
+                self.assertNotIn("pw-secret", d.log())
 
     def test_a_single_provider_keeps_the_models_result_as_it_was(self):
         with FakeLLM("ollama") as fake, \
