@@ -493,7 +493,7 @@ static void llm_alternatives(const struct llm_request *r, char *out, size_t outl
     }
     if (!local)
         return;
-    char names[256] = "";
+    char names[96] = "";
     size_t at = 0;
     for (size_t i = 0; i < n && at < sizeof names; i++) {
         int w = snprintf(names + at, sizeof names - at, "%s%s",
@@ -518,7 +518,7 @@ static void llm_unreachable(struct llm_request *r, const struct http_result *res
         /* A server the user runs: say how to start it, where it was
          * looked for, and what answers without it. */
         const char *own = prov->base_url_var;
-        char others[384];
+        char others[448];
         llm_alternatives(r, others, sizeof others);
         llm_fail(r, RPC_UPSTREAM_UNAVAILABLE,
                  "%s is not running at %s: %s (or set %s%sLLM_BASE_URL to where it runs)%s",
