@@ -52,8 +52,8 @@ static void print_cell(const char *s, int width, bool pad) {
     int col = 0;
     size_t len = strlen(s);
     for (size_t i = 0; i < len && col < width;) {
-        char esc[CTL_TEXT_ESC_MAX];
-        size_t used, n = ctl_text_escape_char(s + i, len - i, esc, &used);
+        char esc[TEXT_ESC_MAX];
+        size_t used, n = text_escape_char(s + i, len - i, TEXT_KEEP_LINES, esc, &used);
         bool space = s[i] == '\n' || s[i] == '\t' || s[i] == '\r';
         int w = n && !space ? (int)n : 1;
         if (col + w > width || (col + w == width && i + used < len)) {
@@ -386,8 +386,8 @@ static void print_snippet(const struct ctl *c, const char *snippet, int width) {
             i += 2;
             continue;
         }
-        char esc[CTL_TEXT_ESC_MAX];
-        size_t used, n = ctl_text_escape_char(snippet + i, len - i, esc, &used);
+        char esc[TEXT_ESC_MAX];
+        size_t used, n = text_escape_char(snippet + i, len - i, TEXT_KEEP_LINES, esc, &used);
         bool space = snippet[i] == '\n' || snippet[i] == '\t';
         if (c->tty && (col += n && !space ? (int)n : 1) > width)
             break;

@@ -210,7 +210,7 @@ static int ctl_copy(const char *text) {
         fprintf(stderr, "promptctl: cannot run %s: %s\n", cmd, strerror(errno));
         return CTL_ERR_DAEMON;
     }
-    fputs(text, p);
+    ctl_text_write_clean(p, text, strlen(text));
     int status = pclose(p);
     if (status != 0) {
         fprintf(stderr, "promptctl: %s failed (status %d)\n", cmd, status);
@@ -368,9 +368,8 @@ static void ctl_print_fallback(json_t *r) {
     if (!from)
         return;
     const char *why = json_string_value(json_object_get(r, "fallback_reason"));
-    ctl_text_printf(stderr,
-                    "promptctl: %s was not available%s%s; this is the offline builtin template\n",
-                    from, why ? ": " : "", why ? why : "");
+    ctl_text_error("%s was not available%s%s; this is the offline builtin template", from,
+                   why ? ": " : "", why ? why : "");
 }
 
 static int ctl_improve_result(struct ctl *c, struct improve_wait *w, json_t *r, bool copy) {
@@ -399,7 +398,7 @@ static int ctl_improve_answer(struct ctl *c, struct improve_wait *w, bool copy) 
     const char *msg = json_string_value(json_object_get(err, "message"));
     if (c->json)
         ctl_print_json(c, err);
-    ctl_text_printf(stderr, "promptctl: %s\n", msg ? msg : "the daemon answered an error");
+    ctl_text_error("%s", msg ? msg : "the daemon answered an error");
     if (json_integer_value(json_object_get(err, "code")) == -32800 && w->cancel_sent)
         return CTL_EXIT_INTERRUPTED;
     return CTL_ERR_DAEMON;

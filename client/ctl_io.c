@@ -151,7 +151,7 @@ static char *ctl_read_line(struct ctl *c) {
 
 static void ctl_print_error(json_t *error) {
     const char *message = json_string_value(json_object_get(error, "message"));
-    ctl_text_printf(stderr, "promptctl: %s\n", message ? message : "the daemon answered an error");
+    ctl_text_error("%s", message ? message : "the daemon answered an error");
 }
 
 int ctl_call(struct ctl *c, const char *method, json_t *params, json_t **result, json_t **error,
