@@ -39,11 +39,11 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
-#include "migrate.h"
 #include "promptd_limits.h"
 #include "store.h"
-#include "store_internal.h"
-#include "store_read.h"
+#include "store_migrate.h"
+#include "store_query.h"
+#include "store_writer.h"
 
 #define VOCAB      6000
 #define POOL       4096 /* distinct texts of each kind, combined at random */
@@ -546,7 +546,7 @@ static void bind_history_row(sqlite3_stmt *st, int64_t id, const struct ceiling_
 static struct ceiling_db schema_db(bool with_fts) {
     sqlite3 *db = memory_db_open();
     char err[512];
-    if (migrate_run(db, NULL, NULL, err, sizeof err) != 0) {
+    if (store_migrate_run(db, NULL, NULL, err, sizeof err) != 0) {
         fprintf(stderr, "ceilings: %s\n", err);
         exit(1);
     }
@@ -677,7 +677,7 @@ static void bench_direct_queries(struct bench *b) {
     static const char *const cls_names[4] = {"one mid-frequency word", "two words", "one rare word",
                                              "one very common word"};
     if (sqlite3_open_v2(b->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        store_read_prepare_db(db) != SQLITE_OK)
+        store_q_prepare_db(db) != SQLITE_OK)
         return;
     for (int i = 0; i < QUERIES; i++) {
         json_t *r = NULL;
