@@ -55,7 +55,7 @@ void store_sqlite_msg(sqlite3 *db, int rc, const char *what, char *err, size_t e
      * database had, so a user who makes the database writable again may
      * not know that its -wal is still read-only. */
     if (unwritable && unwritable_fix(db, fix, sizeof fix)) {
-        snprintf(because, sizeof because, "%s (%s)", unwritable, fix);
+        snprintf(because, sizeof because, "%s: %s", unwritable, fix);
         why = because;
     }
     const char *detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
