@@ -390,7 +390,7 @@ static double fill(struct bench *b) {
 /* ~49 transactions: a stable median, and a few seconds per ceiling. */
 #define CEILING_MAX_ROWS 200000
 
-/* One row as the writer binds it (item_from_row in daemon/store.c): the
+/* One row as the writer binds it (item_from_row in daemon/store/store_writer.c): the
  * guardrails as compact JSON, the timestamp as text, confidence clamped. */
 struct ceiling_row {
     struct history_row row;
@@ -464,7 +464,7 @@ static void ceiling_rows_free(struct ceiling_rows *rows) {
 }
 
 /* The writer's pragmas that still mean something without a file
- * (writer_pragmas and STORE_NEW_PAGE_SIZE in daemon/store_internal.h). */
+ * (writer_pragmas and STORE_NEW_PAGE_SIZE in daemon/store/store_writer.h). */
 static sqlite3 *memory_db_open(void) {
     sqlite3 *db = NULL;
     char sql[64];
@@ -512,7 +512,7 @@ static struct ceiling_db fts5_alone_db(void) {
     };
 }
 
-/* insert_one in daemon/store.c, from a row shaped as item_from_row shapes
+/* insert_one in daemon/store/store_writer.c, from a row shaped as item_from_row shapes
  * it: the same values, the same NULLs. */
 static void bind_history_row(sqlite3_stmt *st, int64_t id, const struct ceiling_row *r) {
     const struct history_row *h = &r->row;
