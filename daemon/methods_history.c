@@ -8,7 +8,6 @@
 #include "promptd_limits.h"
 #include "protocol.h"
 #include "store.h"
-#include "store_read.h"
 
 /* One history call waiting for the store. The store always calls back
  * exactly once. A cancel (client gone, `cancel`, shutdown) answers the
@@ -134,7 +133,7 @@ static void method_history_list(struct rpc_call *call, json_t *params) {
     f.offset = (long)offset;
     struct hreq *r = hreq_new(call, NULL);
     if (r)
-        store_read_list(s, &f, &r->cancel, hreq_done, r);
+        store_list(s, &f, &r->cancel, hreq_done, r);
 }
 
 static void method_history_get(struct rpc_call *call, json_t *params) {
@@ -158,7 +157,7 @@ static bool search_query_ok(struct rpc_call *call, const char *query) {
                                 bytes, LIMIT_SEARCH_QUERY_BYTES);
         return false;
     }
-    if ((terms = store_fts_terms(query)) > LIMIT_SEARCH_QUERY_TERMS) {
+    if ((terms = store_search_terms(query)) > LIMIT_SEARCH_QUERY_TERMS) {
         rpc_reply_invalid_param(call, "query",
                                 "\"query\" has %zu different words, but at most %d different "
                                 "words are searched (every one must match): leave some out.",
@@ -178,7 +177,7 @@ static void method_history_search(struct rpc_call *call, json_t *params) {
         return;
     struct hreq *r = hreq_new(call, "query");
     if (r)
-        store_read_search(s, query, (long)limit, &r->cancel, hreq_done, r);
+        store_search(s, query, (long)limit, &r->cancel, hreq_done, r);
 }
 
 /* Exactly one of id, before, all: true. */
@@ -218,7 +217,7 @@ static void method_stats(struct rpc_call *call, json_t *params) {
         return;
     struct hreq *r = hreq_new(call, "since");
     if (r)
-        store_read_stats(s, since[0] ? since : NULL, &r->cancel, hreq_done, r);
+        store_stats(s, since[0] ? since : NULL, &r->cancel, hreq_done, r);
 }
 
 static void method_cleanup(struct rpc_call *call, json_t *params) {

@@ -18,12 +18,14 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "migrate.h"
 #include "protocol.h"
 #include "store.h"
 #include "store_file.h"
-#include "store_internal.h"
-#include "store_read.h"
+#include "store_jobs.h"
+#include "store_migrate.h"
+#include "store_sqlite.h"
+#include "store_writer.h"
+#include "xalloc.h"
 
 /* ---- Backup ------------------------------------------------------------ */
 
@@ -45,8 +47,8 @@ static int cancel_progress(void *arg) {
 /* Copies src's main database into the file at path with the backup API in
  * one step (one read transaction on src: a consistent snapshot, while the
  * writer goes on), then makes the copy a self-contained rollback-journal
- * file. Returns SQLITE_OK or a code with msg. */
-static int copy_database(sqlite3 *src, const char *path, char *msg, size_t msglen) {
+ * file. Returns SQLITE_OK or a code with err. */
+static int copy_database(sqlite3 *src, const char *path, char *err, size_t errlen) {
     sqlite3 *dst = NULL;
     int rc = store_sqlite_open(path, SQLITE_OPEN_READWRITE, &dst);
     if (rc == SQLITE_OK) {
@@ -60,7 +62,7 @@ static int copy_database(sqlite3 *src, const char *path, char *msg, size_t msgle
         }
     }
     if (rc != SQLITE_OK) {
-        store_sqlite_msg(dst, rc, "cannot copy the database", msg, msglen);
+        store_sqlite_msg(dst, rc, "cannot copy the database", err, errlen);
         sqlite3_close(dst);
         return rc;
     }
@@ -71,7 +73,7 @@ static int copy_database(sqlite3 *src, const char *path, char *msg, size_t msgle
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        store_sqlite_msg(dst, rc, "cannot finish the copy", msg, msglen);
+        store_sqlite_msg(dst, rc, "cannot finish the copy", err, errlen);
     sqlite3_close(dst);
     return rc;
 }
@@ -107,48 +109,48 @@ static void backup_ctx_free(void *p) {
  * "only if nothing is there" atomic (a file that appeared since the check
  * is not replaced); a filesystem without hard links falls back to checking
  * again and renaming. With overwrite the target is checked again (still an
- * older backup) just before the rename. 0, or a protocol code with msg. */
-static int backup_install(const struct backup_ctx *c, const char *tmp, char *msg, size_t msglen) {
+ * older backup) just before the rename. 0, or a protocol code with err. */
+static int backup_install(const struct backup_ctx *c, const char *tmp, char *err, size_t errlen) {
     if (!c->overwrite) {
         if (link(tmp, c->path) == 0) {
             unlink(tmp);
             return 0;
         }
         if (errno == EEXIST) {
-            store_check_backup_target(c->path, c->live, false, msg, msglen);
+            store_check_backup_target(c->path, c->live, false, err, errlen);
             return RPC_INVALID_PARAMS;
         }
     }
-    if (store_check_backup_target(c->path, c->live, c->overwrite, msg, msglen) != 0)
+    if (store_check_backup_target(c->path, c->live, c->overwrite, err, errlen) != 0)
         return RPC_INVALID_PARAMS;
     if (rename(tmp, c->path) != 0) {
-        snprintf(msg, msglen, "cannot write %s: %s", c->path, strerror(errno));
+        snprintf(err, errlen, "cannot write %s: %s", c->path, strerror(errno));
         return STORE_RPC_STORAGE;
     }
     return 0;
 }
 
-static int backup_job(sqlite3 *src, void *ctx, json_t **result, char *msg, size_t msglen) {
+static int backup_job(sqlite3 *src, void *ctx, json_t **result, char *err, size_t errlen) {
     struct backup_ctx *c = ctx;
     char tmp[PATH_MAX + 32], dir[PATH_MAX];
     struct stat st;
-    if (store_check_backup_target(c->path, c->live, c->overwrite, msg, msglen) != 0)
+    if (store_check_backup_target(c->path, c->live, c->overwrite, err, errlen) != 0)
         return RPC_INVALID_PARAMS;
-    if (store_make_temp(c->path, "tmp", tmp, sizeof tmp, msg, msglen) != 0)
+    if (store_make_temp(c->path, "tmp", tmp, sizeof tmp, err, errlen) != 0)
         return RPC_INVALID_PARAMS;
-    int code = copy_database(src, tmp, msg, msglen) == SQLITE_OK ? 0 : STORE_RPC_STORAGE;
+    int code = copy_database(src, tmp, err, errlen) == SQLITE_OK ? 0 : STORE_RPC_STORAGE;
     int64_t rows = code == 0 ? count_rows(tmp) : -1;
     if (code == 0 && store_fsync_path(tmp, false) != 0) {
-        snprintf(msg, msglen, "cannot write %s: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         code = STORE_RPC_STORAGE;
     }
     /* Putting the file in place is the point of no return. */
     if (code == 0 && !store_cancel_commit(c->cancel)) {
-        snprintf(msg, msglen, "The backup was cancelled; %s was not written.", c->path);
+        snprintf(err, errlen, "The backup was cancelled; %s was not written.", c->path);
         code = RPC_CANCELLED;
     }
     if (code == 0)
-        code = backup_install(c, tmp, msg, msglen);
+        code = backup_install(c, tmp, err, errlen);
     if (code != 0) {
         unlink(tmp);
         return code;
@@ -159,22 +161,14 @@ static int backup_job(sqlite3 *src, void *ctx, json_t **result, char *msg, size_
         st.st_size = 0;
     *result = json_pack("{s:s,s:I,s:I}", "path", c->path, "bytes", (json_int_t)st.st_size, "rows",
                         (json_int_t)(rows < 0 ? 0 : rows));
-    if (!*result) {
-        snprintf(msg, msglen, "out of memory");
-        return RPC_INTERNAL;
-    }
     return 0;
 }
 
 void store_backup(struct store *s, const char *path, bool overwrite, struct store_cancel *cancel,
                   store_cb cb, void *arg) {
-    struct backup_ctx *c = calloc(1, sizeof *c);
-    if (!c || !(c->path = strdup(path)) || !(c->live = strdup(store_path(s)))) {
-        if (c)
-            backup_ctx_free(c);
-        cb(arg, NULL, RPC_INTERNAL, "out of memory");
-        return;
-    }
+    struct backup_ctx *c = xcalloc(1, sizeof *c);
+    c->path = xstrdup(path);
+    c->live = xstrdup(store_path(s));
     c->overwrite = overwrite;
     c->cancel = cancel;
     store_job_submit(s, backup_job, c, backup_ctx_free, true, cb, arg);
@@ -212,38 +206,36 @@ static void unlink_db(const char *path) {
 }
 
 /* Copies the bytes of the open file in to the file at out. 0, or a
- * protocol code with msg (RPC_CANCELLED when asked to stop). */
-static int copy_fd_to(int in, const char *out, struct store_cancel *cancel, char *msg,
-                      size_t msglen) {
-    char *buf = malloc(RESTORE_COPY_CHUNK);
-    int fd = buf ? open(out, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW) : -1;
+ * protocol code with err (RPC_CANCELLED when asked to stop). */
+static int copy_fd_to(int in, const char *out, struct store_cancel *cancel, char *err,
+                      size_t errlen) {
+    int fd = open(out, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
     int code = 0;
     if (fd < 0) {
-        snprintf(msg, msglen, "cannot copy the file to restore: %s",
-                 strerror(buf ? errno : ENOMEM));
-        free(buf);
+        snprintf(err, errlen, "cannot copy the file to restore: %s", strerror(errno));
         return STORE_RPC_STORAGE;
     }
+    char *buf = xmalloc(RESTORE_COPY_CHUNK);
     for (ssize_t n; code == 0 && (n = read(in, buf, RESTORE_COPY_CHUNK)) != 0;) {
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            snprintf(msg, msglen, "cannot read the file to restore: %s", strerror(errno));
+            snprintf(err, errlen, "cannot read the file to restore: %s", strerror(errno));
             code = RPC_INVALID_PARAMS;
         }
         for (ssize_t off = 0, w; code == 0 && off < n; off += w) {
             if ((w = write(fd, buf + off, (size_t)(n - off))) < 0) {
-                snprintf(msg, msglen, "cannot copy the file to restore: %s", strerror(errno));
+                snprintf(err, errlen, "cannot copy the file to restore: %s", strerror(errno));
                 code = STORE_RPC_STORAGE;
             }
         }
         if (code == 0 && store_cancel_asked(cancel)) {
-            snprintf(msg, msglen, "The restore was cancelled; the history is unchanged.");
+            snprintf(err, errlen, "The restore was cancelled; the history is unchanged.");
             code = RPC_CANCELLED;
         }
     }
     if (close(fd) != 0 && code == 0) {
-        snprintf(msg, msglen, "cannot copy the file to restore: %s", strerror(errno));
+        snprintf(err, errlen, "cannot copy the file to restore: %s", strerror(errno));
         code = STORE_RPC_STORAGE;
     }
     free(buf);
@@ -255,11 +247,11 @@ static int copy_fd_to(int in, const char *out, struct store_cancel *cancel, char
  * database, opened only as a regular file and never waiting on it. From
  * here on nothing reads the user's path again: the file cannot change or
  * be swapped under the checks, and SQLite never writes next to it. */
-static int restore_take_source(const struct restore_ctx *c, char *copy, size_t copylen, char *msg,
-                               size_t msglen) {
+static int restore_take_source(const struct restore_ctx *c, char *copy, size_t copylen, char *err,
+                               size_t errlen) {
     char why[256], wal[PATH_MAX + 8], copy_wal[PATH_MAX + 48];
     if (store_is_live_file(c->src, c->live)) {
-        snprintf(msg, msglen,
+        snprintf(err, errlen,
                  "%s is the live history database: give the path of a backup (promptctl db "
                  "backup FILE makes one).",
                  c->src);
@@ -267,16 +259,16 @@ static int restore_take_source(const struct restore_ctx *c, char *copy, size_t c
     }
     int fd = store_open_regular(c->src, why, sizeof why);
     if (fd < 0) {
-        snprintf(msg, msglen, "%s cannot be restored: %s.", c->src, why);
+        snprintf(err, errlen, "%s cannot be restored: %s.", c->src, why);
         return RPC_INVALID_PARAMS;
     }
     if (!store_fd_is_sqlite(fd)) {
         close(fd);
-        snprintf(msg, msglen, "%s cannot be restored: it is not a SQLite database.", c->src);
+        snprintf(err, errlen, "%s cannot be restored: it is not a SQLite database.", c->src);
         return RPC_INVALID_PARAMS;
     }
-    int code = store_make_temp(c->live, "restore-src", copy, copylen, msg, msglen) == 0
-                   ? copy_fd_to(fd, copy, c->cancel, msg, msglen)
+    int code = store_make_temp(c->live, "restore-src", copy, copylen, err, errlen) == 0
+                   ? copy_fd_to(fd, copy, c->cancel, err, errlen)
                    : STORE_RPC_STORAGE;
     close(fd);
     snprintf(wal, sizeof wal, "%s-wal", c->src);
@@ -284,11 +276,11 @@ static int restore_take_source(const struct restore_ctx *c, char *copy, size_t c
         snprintf(copy_wal, sizeof copy_wal, "%s-wal", copy);
         int out = open(copy_wal, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (out < 0) {
-            snprintf(msg, msglen, "cannot copy %s: %s", wal, strerror(errno));
+            snprintf(err, errlen, "cannot copy %s: %s", wal, strerror(errno));
             code = STORE_RPC_STORAGE;
         } else {
             close(out);
-            code = copy_fd_to(fd, copy_wal, c->cancel, msg, msglen);
+            code = copy_fd_to(fd, copy_wal, c->cancel, err, errlen);
         }
         close(fd);
     }
@@ -297,7 +289,7 @@ static int restore_take_source(const struct restore_ctx *c, char *copy, size_t c
 
 /* The file's own prompt_history must be an ordinary table (a virtual one
  * would run its module's code when read). */
-static int check_plain_table(sqlite3 *src, char *why, size_t whylen) {
+static int check_plain_table(sqlite3 *src, char *err, size_t errlen) {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(src,
                                 "SELECT sql FROM sqlite_master WHERE type = 'table' AND "
@@ -306,18 +298,18 @@ static int check_plain_table(sqlite3 *src, char *why, size_t whylen) {
     if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
         const char *sql = (const char *)sqlite3_column_text(st, 0);
         if (!sql || sqlite3_strnicmp(sql, "CREATE TABLE", 12) != 0)
-            snprintf(why, whylen, "its prompt_history is not an ordinary table");
+            snprintf(err, errlen, "its prompt_history is not an ordinary table");
     }
     sqlite3_finalize(st);
-    return why[0] ? -1 : 0;
+    return err[0] ? -1 : 0;
 }
 
 /* integrity_check and the schema verdict of the file to restore; *version
  * is its schema version. */
-static int restore_check_source(sqlite3 *src, const char *path, int *version, char *msg,
-                                size_t msglen) {
+static int restore_check_source(sqlite3 *src, const char *path, int *version, char *err,
+                                size_t errlen) {
     sqlite3_stmt *st = NULL;
-    struct migrate_info info;
+    struct store_migrate_info info;
     char why[384] = "";
     int rc = sqlite3_prepare_v2(src, "PRAGMA integrity_check(5)", -1, &st, NULL);
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -331,17 +323,18 @@ static int restore_check_source(sqlite3 *src, const char *path, int *version, ch
         return RPC_CANCELLED;
     if (rc != SQLITE_OK)
         store_sqlite_msg(src, rc, "it cannot be read", why, sizeof why);
-    else if (!why[0] && migrate_inspect(src, (size_t)migrate_latest(), &info, why, sizeof why) != 0)
+    else if (!why[0] && store_migrate_inspect(src, (size_t)store_migrate_latest(), &info, why,
+                                              sizeof why) != 0)
         ; /* why says it */
-    else if (!why[0] && info.kind == MIGRATE_EMPTY)
+    else if (!why[0] && info.kind == STORE_MIGRATE_EMPTY)
         snprintf(why, sizeof why, "it holds no prompt history");
-    else if (!why[0] && (info.kind == MIGRATE_NEWER || info.kind == MIGRATE_FOREIGN))
-        ; /* migrate_inspect explained it in why */
+    else if (!why[0] && (info.kind == STORE_MIGRATE_NEWER || info.kind == STORE_MIGRATE_FOREIGN))
+        ; /* store_migrate_inspect explained it in why */
     else if (!why[0] && check_plain_table(src, why, sizeof why) == 0) {
         *version = info.version;
         return 0;
     }
-    snprintf(msg, msglen, "%s cannot be restored: %s.", path, why);
+    snprintf(err, errlen, "%s cannot be restored: %s.", path, why);
     return RPC_INVALID_PARAMS;
 }
 
@@ -367,7 +360,7 @@ static int src_has_column(sqlite3 *db, const char *name, bool *has) {
 /* The columns the fresh table has at its version (quality_score, which
  * is generated, is not among them), each of which the file must have too:
  * "a, b, c" into cols. 0, or -1 with why. */
-static int restore_columns(sqlite3 *db, char *cols, size_t colslen, char *why, size_t whylen) {
+static int restore_columns(sqlite3 *db, char *cols, size_t colslen, char *err, size_t errlen) {
     sqlite3_stmt *st = NULL;
     size_t used = 0;
     cols[0] = '\0';
@@ -379,20 +372,20 @@ static int restore_columns(sqlite3 *db, char *cols, size_t colslen, char *why, s
         if (!name || (rc = src_has_column(db, name, &has)) != SQLITE_OK)
             break;
         if (!has) {
-            snprintf(why, whylen, "its prompt_history table has no plain column \"%s\"", name);
+            snprintf(err, errlen, "its prompt_history table has no plain column \"%s\"", name);
             break;
         }
         int n = snprintf(cols + used, colslen - used, "%s\"%s\"", used ? ", " : "", name);
         if (n < 0 || (size_t)n >= colslen - used) {
-            snprintf(why, whylen, "its prompt_history table has too many columns");
+            snprintf(err, errlen, "its prompt_history table has too many columns");
             break;
         }
         used += (size_t)n;
     }
     sqlite3_finalize(st);
-    if (!why[0] && rc != SQLITE_OK)
-        snprintf(why, whylen, "its columns cannot be read: %s", sqlite3_errmsg(db));
-    return why[0] ? -1 : 0;
+    if (!err[0] && rc != SQLITE_OK)
+        snprintf(err, errlen, "its columns cannot be read: %s", sqlite3_errmsg(db));
+    return err[0] ? -1 : 0;
 }
 
 /* The largest id the file used: its rows and its AUTOINCREMENT counter
@@ -419,17 +412,17 @@ static int64_t src_max_id(sqlite3 *db) {
 
 /* Copies the rows of the attached file ("src") into the fresh table, and
  * carries its AUTOINCREMENT counter so no id it ever used comes back. */
-static int restore_copy_rows(sqlite3 *db, char *why, size_t whylen) {
+static int restore_copy_rows(sqlite3 *db, char *err, size_t errlen) {
     char cols[1024], sql[2 * sizeof cols + 512];
-    if (restore_columns(db, cols, sizeof cols, why, whylen) != 0)
+    if (restore_columns(db, cols, sizeof cols, err, errlen) != 0)
         return RPC_INVALID_PARAMS;
     int64_t max_id = src_max_id(db);
     if (max_id < 0) {
-        snprintf(why, whylen, "its ids cannot be read: %s", sqlite3_errmsg(db));
+        snprintf(err, errlen, "its ids cannot be read: %s", sqlite3_errmsg(db));
         return RPC_INVALID_PARAMS;
     }
     if (max_id > RESTORE_MAX_ID) {
-        snprintf(why, whylen, "its ids go up to %lld, more than promptd can continue from (%lld)",
+        snprintf(err, errlen, "its ids go up to %lld, more than promptd can continue from (%lld)",
                  (long long)max_id, (long long)RESTORE_MAX_ID);
         return RPC_INVALID_PARAMS;
     }
@@ -444,7 +437,7 @@ static int restore_copy_rows(sqlite3 *db, char *why, size_t whylen) {
     if (rc == SQLITE_OK)
         return 0;
     int code = rc == SQLITE_INTERRUPT ? RPC_CANCELLED : RPC_INVALID_PARAMS;
-    snprintf(why, whylen, "its rows cannot be copied: %s", sqlite3_errmsg(db));
+    snprintf(err, errlen, "its rows cannot be copied: %s", sqlite3_errmsg(db));
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return code;
 }
@@ -454,7 +447,7 @@ static int restore_copy_rows(sqlite3 *db, char *why, size_t whylen) {
  * its rows, then the remaining migrations (which adopt a legacy file's
  * rows exactly as at start-up). *max_id and *rows describe the result. */
 static int restore_build(const struct restore_ctx *c, const char *fresh, const char *src_copy,
-                         int version, int64_t *max_id, int64_t *rows, char *msg, size_t msglen) {
+                         int version, int64_t *max_id, int64_t *rows, char *err, size_t errlen) {
     struct store_cancel *cancel = c->cancel;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -468,13 +461,13 @@ static int restore_build(const struct restore_ctx *c, const char *fresh, const c
     if (rc == SQLITE_OK && (rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) == SQLITE_OK)
         rc = sqlite3_exec(db, "PRAGMA synchronous = OFF", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        store_sqlite_msg(db, rc, "cannot prepare the restore", msg, msglen);
+        store_sqlite_msg(db, rc, "cannot prepare the restore", err, errlen);
         sqlite3_close(db);
         return STORE_RPC_STORAGE;
     }
     sqlite3_progress_handler(db, RESTORE_PROGRESS_STEPS, cancel_progress, cancel);
     size_t upto = (size_t)(version > 1 ? version : 1);
-    if (migrate_run_files(db, embedded_migrations, upto, NULL, NULL, msg, msglen) != 0) {
+    if (store_migrate_run_files(db, embedded_migrations, upto, NULL, NULL, err, errlen) != 0) {
         sqlite3_close(db);
         return store_cancel_asked(cancel) ? RPC_CANCELLED : STORE_RPC_STORAGE;
     }
@@ -486,18 +479,18 @@ static int restore_build(const struct restore_ctx *c, const char *fresh, const c
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_OK) {
-        store_sqlite_msg(db, rc, "cannot read the file to restore", msg, msglen);
+        store_sqlite_msg(db, rc, "cannot read the file to restore", err, errlen);
         code = STORE_RPC_STORAGE;
     } else if ((code = restore_copy_rows(db, why, sizeof why)) != 0) {
-        snprintf(msg, msglen, "%s cannot be restored: %s.", c->src, why);
+        snprintf(err, errlen, "%s cannot be restored: %s.", c->src, why);
     } else if (sqlite3_exec(db, "DETACH DATABASE src", NULL, NULL, NULL) != SQLITE_OK ||
-               migrate_run(db, NULL, NULL, msg, msglen) != 0) {
-        if (!msg[0])
-            store_sqlite_msg(db, sqlite3_errcode(db), "cannot prepare the restore", msg, msglen);
+               store_migrate_run(db, NULL, NULL, err, errlen) != 0) {
+        if (!err[0])
+            store_sqlite_msg(db, sqlite3_errcode(db), "cannot prepare the restore", err, errlen);
         code = store_cancel_asked(cancel) ? RPC_CANCELLED : STORE_RPC_STORAGE;
     }
     if (code == 0) {
-        *max_id = store_db_max_id(db);
+        *max_id = store_sqlite_max_id(db);
         if (sqlite3_prepare_v2(db, "SELECT count(*) FROM prompt_history", -1, &st, NULL) ==
                 SQLITE_OK &&
             sqlite3_step(st) == SQLITE_ROW)
@@ -511,16 +504,16 @@ static int restore_build(const struct restore_ctx *c, const char *fresh, const c
 /* Checks the private copy of the file: opens it (recovering its WAL,
  * which only ever writes next to the copy), integrity and schema. */
 static int restore_inspect(const struct restore_ctx *c, const char *src_copy, int *version,
-                           char *msg, size_t msglen) {
+                           char *err, size_t errlen) {
     sqlite3 *src = NULL;
     int rc = store_sqlite_open(src_copy, SQLITE_OPEN_READWRITE, &src);
     int code;
     if (rc != SQLITE_OK) {
-        store_sqlite_msg(src, rc, "cannot open the file to restore", msg, msglen);
+        store_sqlite_msg(src, rc, "cannot open the file to restore", err, errlen);
         code = RPC_INVALID_PARAMS;
     } else {
         sqlite3_progress_handler(src, RESTORE_PROGRESS_STEPS, cancel_progress, c->cancel);
-        code = restore_check_source(src, c->src, version, msg, msglen);
+        code = restore_check_source(src, c->src, version, err, errlen);
     }
     sqlite3_close(src);
     return code;
@@ -528,29 +521,27 @@ static int restore_inspect(const struct restore_ctx *c, const char *src_copy, in
 
 /* Thread pool: copy the file aside, check it, build a fresh database from
  * its rows. The live data is untouched until the writer swaps it in. */
-static int restore_prepare_job(sqlite3 *unused, void *ctx, json_t **result, char *msg,
-                               size_t msglen) {
+static int restore_prepare_job(sqlite3 *unused, void *ctx, json_t **result, char *err,
+                               size_t errlen) {
     struct restore_ctx *c = ctx;
     char src_copy[PATH_MAX + 32] = "", fresh[PATH_MAX + 32] = "";
     int64_t max_id = 0, rows = 0;
     int version = 0;
-    int code = restore_take_source(c, src_copy, sizeof src_copy, msg, msglen);
+    int code = restore_take_source(c, src_copy, sizeof src_copy, err, errlen);
     if (code == 0)
-        code = restore_inspect(c, src_copy, &version, msg, msglen);
-    if (code == 0 && store_make_temp(c->live, "restore", fresh, sizeof fresh, msg, msglen) != 0)
+        code = restore_inspect(c, src_copy, &version, err, errlen);
+    if (code == 0 && store_make_temp(c->live, "restore", fresh, sizeof fresh, err, errlen) != 0)
         code = STORE_RPC_STORAGE;
     if (code == 0)
-        code = restore_build(c, fresh, src_copy, version, &max_id, &rows, msg, msglen);
+        code = restore_build(c, fresh, src_copy, version, &max_id, &rows, err, errlen);
     unlink_db(src_copy);
     if (code == 0 && store_cancel_asked(c->cancel))
         code = RPC_CANCELLED;
     if (code == RPC_CANCELLED)
-        snprintf(msg, msglen, "The restore was cancelled; the history is unchanged.");
-    if (code == 0 && !(*result = json_pack("{s:s,s:I,s:I}", "copy", fresh, "max_id",
-                                           (json_int_t)max_id, "rows", (json_int_t)rows))) {
-        snprintf(msg, msglen, "out of memory");
-        code = RPC_INTERNAL;
-    }
+        snprintf(err, errlen, "The restore was cancelled; the history is unchanged.");
+    if (code == 0)
+        *result = json_pack("{s:s,s:I,s:I}", "copy", fresh, "max_id", (json_int_t)max_id, "rows",
+                            (json_int_t)rows);
     if (code != 0)
         unlink_db(fresh);
     return code;
@@ -573,13 +564,9 @@ static void on_restore_prepared(void *arg, json_t *result, int code, const char 
 
 void store_restore(struct store *s, const char *path, struct store_cancel *cancel, store_cb cb,
                    void *arg) {
-    struct restore_ctx *c = calloc(1, sizeof *c);
-    if (!c || !(c->live = strdup(store_path(s))) || !(c->src = strdup(path))) {
-        if (c)
-            restore_ctx_free(c);
-        cb(arg, NULL, RPC_INTERNAL, "out of memory");
-        return;
-    }
+    struct restore_ctx *c = xcalloc(1, sizeof *c);
+    c->live = xstrdup(store_path(s));
+    c->src = xstrdup(path);
     c->s = s;
     c->page_size = store_page_size(s);
     c->cancel = cancel;
