@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "config.h"
 #include "daemon.h"
 #include "fewshot.h"
@@ -254,7 +255,7 @@ static int check_config(const struct config *cfg) {
  * and the log name that path, not the one promptd would have chosen. */
 static int adopt_socket_name(struct daemon *d, int fd, char *err, size_t errlen) {
     char name[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
-    if (sdnotify_socket_path(fd, name, sizeof name, err, errlen) != 0)
+    if (activation_socket_name(fd, name, sizeof name, err, errlen) != 0)
         return -1;
     char *copy = strdup(name);
     if (!copy) {
@@ -271,7 +272,7 @@ static int adopt_socket_name(struct daemon *d, int fd, char *err, size_t errlen)
  * database. */
 static int claim_socket(struct main_state *m, char *err, size_t errlen) {
     struct daemon *d = &m->d;
-    int fd = sdnotify_listen_fd();
+    int fd = activation_listen_fd();
     m->socket_from_systemd = fd >= 0;
     if (fd >= 0) {
         if (adopt_socket_name(d, fd, err, errlen) != 0)
