@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "conn.h"
 #include "daemon.h"
@@ -22,7 +23,7 @@ struct rpc_call {
     size_t sent_bytes; /* notifications sent so far, for conn's answer_guess */
     rpc_cancel_fn cancel_fn;
     void *cancel_arg;
-    struct rpc_call *prev, *next; /* conn's in-flight list */
+    LIST_ENTRY(rpc_call) entry; /* conn's in-flight list */
 };
 
 /* Method names in messages are cut to this many bytes: a client may send
@@ -81,21 +82,13 @@ static void rpc_send_early_error(struct daemon *d, struct conn *conn, json_t *id
 
 static void rpc_link(struct rpc_call *call) {
     struct conn *c = call->conn;
-    call->next = c->calls;
-    if (c->calls)
-        c->calls->prev = call;
-    c->calls = call;
+    LIST_INSERT_HEAD(&c->calls, call, entry);
     c->n_calls++;
 }
 
 static void rpc_unlink(struct rpc_call *call) {
     struct conn *c = call->conn;
-    if (call->prev)
-        call->prev->next = call->next;
-    else
-        c->calls = call->next;
-    if (call->next)
-        call->next->prev = call->prev;
+    LIST_REMOVE(call, entry);
     c->n_calls--;
 }
 
@@ -190,19 +183,21 @@ void rpc_cancel_conn_calls(struct conn *conn) {
     bool again = true;
     while (again) {
         again = false;
-        for (struct rpc_call *c = conn->calls; c; c = c->next)
-            if (c->cancel_fn) {
-                rpc_cancel_call(c);
-                again = true;
-                break;
-            }
+        struct rpc_call *c;
+        LIST_FOREACH(c, &conn->calls, entry)
+        if (c->cancel_fn) {
+            rpc_cancel_call(c);
+            again = true;
+            break;
+        }
     }
 }
 
 bool rpc_cancel_by_id(struct conn *conn, json_t *request_id) {
-    for (struct rpc_call *c = conn->calls; c; c = c->next)
-        if (c->id && json_equal(c->id, request_id))
-            return rpc_cancel_call(c);
+    struct rpc_call *c;
+    LIST_FOREACH(c, &conn->calls, entry)
+    if (c->id && json_equal(c->id, request_id))
+        return rpc_cancel_call(c);
     return false;
 }
 
