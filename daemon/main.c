@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "server.h"
 #include "sockpath.h"
 #include "store.h"
+#include "xalloc.h"
 
 /* Exit codes (promptd(8)). */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_CONFIG = 2 };
@@ -36,15 +38,16 @@ struct options {
 /* Configurations replaced by SIGHUP. Kept until exit because in-flight
  * requests may still borrow strings from them; reloads are rare. */
 struct retired_config {
-    struct config *cfg;
-    struct retired_config *next;
+    struct config *cfg; /* owned; freed in free_state */
+    SLIST_ENTRY(retired_config) entry;
 };
+SLIST_HEAD(retired_configs, retired_config);
 
 struct main_state {
     struct daemon d;
     struct options opt;
     uv_signal_t sig_term, sig_int, sig_hup;
-    struct retired_config *retired;
+    struct retired_configs retired; /* owned, newest first */
     bool socket_from_systemd;
 };
 
@@ -155,16 +158,9 @@ static void reload_config(struct main_state *m) {
         return;
     }
     config_log_changes(d->cfg, cfg);
-    struct retired_config *r = malloc(sizeof *r);
-    if (!r) {
-        fewshot_free(fewshot);
-        config_free(cfg);
-        log_error("SIGHUP: out of memory");
-        return;
-    }
+    struct retired_config *r = xmalloc(sizeof *r);
     r->cfg = d->cfg;
-    r->next = m->retired;
-    m->retired = r;
+    SLIST_INSERT_HEAD(&m->retired, r, entry);
     d->cfg = cfg;
     log_set_level((enum log_level)cfg->log_level);
     fewshot_free(d->fewshot); /* nothing borrows it: requests copy their examples */
@@ -242,10 +238,8 @@ static int check_config(const struct config *cfg) {
     }
     json_t *j = config_to_json(cfg);
     json_object_set_new(j, "socket (resolved)", json_string(path));
-    char *text = json_dumps(j, JSON_INDENT(2));
+    char *text = json_dumps(j, JSON_INDENT(2)); /* an object: never NULL (xalloc) */
     json_decref(j);
-    if (!text)
-        return EXIT_RUNTIME;
     printf("%s\n", text);
     free(text);
     return EXIT_OK;
@@ -257,13 +251,8 @@ static int adopt_socket_name(struct daemon *d, int fd, char *err, size_t errlen)
     char name[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
     if (activation_socket_name(fd, name, sizeof name, err, errlen) != 0)
         return -1;
-    char *copy = strdup(name);
-    if (!copy) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     free(d->socket_path);
-    d->socket_path = copy;
+    d->socket_path = xstrdup(name);
     return 0;
 }
 
@@ -317,11 +306,11 @@ static void free_state(struct main_state *m) {
     server_free(d);
     config_free(d->cfg);
     fewshot_free(d->fewshot);
-    while (m->retired) {
-        struct retired_config *next = m->retired->next;
-        config_free(m->retired->cfg);
-        free(m->retired);
-        m->retired = next;
+    while (!SLIST_EMPTY(&m->retired)) {
+        struct retired_config *r = SLIST_FIRST(&m->retired);
+        SLIST_REMOVE_HEAD(&m->retired, entry);
+        config_free(r->cfg);
+        free(r);
     }
     free(d->config_path);
     free(d->socket_path);
@@ -331,6 +320,8 @@ int main(int argc, char **argv) {
     static struct main_state state; /* static: large, and lives as long as the process */
     struct main_state *m = &state;
     struct daemon *d = &m->d;
+    xalloc_install_jansson(); /* before any json_*: the config and the methods use it */
+    SLIST_INIT(&m->retired);
     int rc = parse_args(argc, argv, &m->opt);
     if (rc >= 0)
         return rc;
@@ -356,7 +347,7 @@ int main(int argc, char **argv) {
         free_state(m);
         return EXIT_CONFIG;
     }
-    d->socket_path = strdup(path);
+    d->socket_path = xstrdup(path);
 
     signal(SIGPIPE, SIG_IGN); /* a vanished client is an error code, not a death */
     raise_fd_limit();
@@ -367,8 +358,6 @@ int main(int argc, char **argv) {
      * SQLITE_ENABLED the methods answer persistence_disabled. */
     rpc_register(d, methods_history);
     d->health_database = methods_history_health;
-    if (!d->socket_path)
-        return stop_early(m, "out of memory");
     if (claim_socket(m, err, sizeof err) != 0)
         return stop_early(m, err);
     if (d->cfg->sqlite_enabled && store_open(d, d->cfg, &d->store, err, sizeof err) != 0)

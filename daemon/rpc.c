@@ -12,6 +12,7 @@
 #include "log.h"
 #include "promptd_limits.h"
 #include "protocol.h"
+#include "xalloc.h"
 
 struct rpc_call {
     struct daemon *d;  /* borrowed */
@@ -53,8 +54,8 @@ static size_t rpc_send(struct conn *conn, json_t *msg) {
     /* 15 significant digits: 0.3 stays "0.3", not 0.29999999999999999. */
     char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(msg);
-    if (!text) {
-        log_error("cannot encode a response (out of memory?)");
+    if (!text) { /* a message is an object: only a broken invariant gets here */
+        log_error("cannot encode a response");
         return 0;
     }
     size_t len = strlen(text);
@@ -115,9 +116,8 @@ static void rpc_finish(struct rpc_call *call, json_t *msg, bool ok) {
 }
 
 void rpc_reply(struct rpc_call *call, json_t *result) {
-    if (!result) {
-        rpc_reply_error(call, RPC_INTERNAL, NULL,
-                        "internal error: out of memory building the result");
+    if (!result) { /* json_pack refused its arguments (a NULL string): a bug, answered */
+        rpc_reply_error(call, RPC_INTERNAL, NULL, "internal error: the result could not be built");
         return;
     }
     json_t *msg = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id",
@@ -364,15 +364,8 @@ void rpc_handle_line(struct daemon *d, struct conn *conn, const char *line, size
         json_decref(req);
         return;
     }
-    struct rpc_call *call = calloc(1, sizeof *call);
+    struct rpc_call *call = xcalloc(1, sizeof *call);
     json_t *params = r.params ? json_incref(r.params) : json_object();
-    if (!call || !params) {
-        free(call);
-        json_decref(params);
-        rpc_send_early_error(d, conn, id, RPC_INTERNAL, "internal error: out of memory");
-        json_decref(req);
-        return;
-    }
     call->d = d;
     call->conn = conn;
     call->request = req;
