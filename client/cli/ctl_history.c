@@ -19,6 +19,7 @@
 
 #include "ctl_text.h"
 #include "promptctl.h"
+#include "xalloc.h"
 
 /* history.list's page size limit: export pages through with it. */
 #define CTL_PAGE_MAX 500
@@ -415,9 +416,7 @@ static int cmd_search(struct ctl *c, int argc, char **argv) {
     size_t n = 0;
     for (int i = optind; i < argc; i++)
         n += strlen(argv[i]) + 1;
-    char *query = calloc(1, n + 1);
-    if (!query)
-        return CTL_ERR_DAEMON;
+    char *query = xcalloc(1, n + 1);
     for (int i = optind; i < argc; i++) {
         if (i > optind)
             strcat(query, " ");

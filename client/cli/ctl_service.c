@@ -28,6 +28,7 @@
 #include "promptctl.h"
 #include "promptd_limits.h"
 #include "sockpath.h"
+#include "xalloc.h"
 
 /* launchd label; the template is launchd/SVC_LABEL.plist.in. */
 #define SVC_LABEL "io.github.promptd.promptd"
@@ -82,15 +83,13 @@ static bool svc_exists(const char *path) {
     return lstat(path, &st) == 0;
 }
 
-/* Returns a new string: text with every `from` replaced by `to`; NULL when
- * out of memory. */
+/* Returns a new string (owned by the caller): text with every `from`
+ * replaced by `to`. */
 static char *svc_replace(const char *text, const char *from, const char *to) {
     size_t nfrom = strlen(from), nto = strlen(to), count = 0;
     for (const char *p = strstr(text, from); p; p = strstr(p + nfrom, from))
         count++;
-    char *out = malloc(strlen(text) + count * nto + 1);
-    if (!out)
-        return NULL;
+    char *out = xmalloc(strlen(text) + count * nto + 1);
     char *w = out;
     for (const char *p = text;;) {
         const char *hit = strstr(p, from);
@@ -550,7 +549,7 @@ static int systemd_install(struct svc *s, const char *promptd) {
     if (!service || !sock || !svc_escape(promptd, false, exec, sizeof exec))
         return -1;
     char *text = svc_replace(service->data, SVC_UNIT_EXEC, exec);
-    int rc = text ? svc_mkdirs(s, s->unit_dir, 0755) : -1;
+    int rc = svc_mkdirs(s, s->unit_dir, 0755);
     if (rc == 0)
         rc = svc_fmt(path, sizeof path, "%s/promptd.service", s->unit_dir)
                  ? svc_write(s, path, text)
@@ -658,8 +657,8 @@ static char *launchd_render(const struct svc *s, const char *promptd) {
         !svc_escape(s->log_dir, true, esc_logs, sizeof esc_logs))
         return NULL;
     char *a = svc_replace(tpl->data, "@PROMPTD@", esc_promptd);
-    char *b = a ? svc_replace(a, "@BINDIR@", esc_bindir) : NULL;
-    char *c = b ? svc_replace(b, "@LOGDIR@", esc_logs) : NULL;
+    char *b = svc_replace(a, "@BINDIR@", esc_bindir);
+    char *c = svc_replace(b, "@LOGDIR@", esc_logs);
     free(a);
     free(b);
     return c;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 /* Bytes of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs,
  * surrogates or code points past U+10FFFF), its code point in *cp; 0 when
  * s does not start one. promptctl links nothing of the daemon's utf8.c. */
@@ -71,11 +73,7 @@ void ctl_text_printf(FILE *f, const char *fmt, ...) {
     if (n < 0)
         return;
     if ((size_t)n >= sizeof small) {
-        text = malloc((size_t)n + 1);
-        if (!text) {
-            fputs("promptctl: out of memory printing the answer\n", stderr);
-            return;
-        }
+        text = xmalloc((size_t)n + 1);
         va_start(ap, fmt);
         vsnprintf(text, (size_t)n + 1, fmt, ap);
         va_end(ap);
