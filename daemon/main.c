@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -35,19 +34,10 @@ struct options {
     bool check_config;
 };
 
-/* Configurations replaced by SIGHUP. Kept until exit because in-flight
- * requests may still borrow strings from them; reloads are rare. */
-struct retired_config {
-    struct config *cfg; /* owned; freed in free_state */
-    SLIST_ENTRY(retired_config) entry;
-};
-SLIST_HEAD(retired_configs, retired_config);
-
 struct main_state {
     struct daemon d;
     struct options opt;
     uv_signal_t sig_term, sig_int, sig_hup;
-    struct retired_configs retired; /* owned, newest first */
     bool socket_from_systemd;
 };
 
@@ -158,9 +148,10 @@ static void reload_config(struct main_state *m) {
         return;
     }
     config_log_changes(d->cfg, cfg);
-    struct retired_config *r = xmalloc(sizeof *r);
-    r->cfg = d->cfg;
-    SLIST_INSERT_HEAD(&m->retired, r, entry);
+    /* Freed at once: every reader takes what it needs from d->cfg when it
+     * runs (requests copy their provider, model, URL and key), so nothing
+     * points into the old one (daemon.h). */
+    config_free(d->cfg);
     d->cfg = cfg;
     log_set_level((enum log_level)cfg->log_level);
     fewshot_free(d->fewshot); /* nothing borrows it: requests copy their examples */
@@ -306,12 +297,6 @@ static void free_state(struct main_state *m) {
     server_free(d);
     config_free(d->cfg);
     fewshot_free(d->fewshot);
-    while (!SLIST_EMPTY(&m->retired)) {
-        struct retired_config *r = SLIST_FIRST(&m->retired);
-        SLIST_REMOVE_HEAD(&m->retired, entry);
-        config_free(r->cfg);
-        free(r);
-    }
     free(d->config_path);
     free(d->socket_path);
 }
@@ -321,7 +306,6 @@ int main(int argc, char **argv) {
     struct main_state *m = &state;
     struct daemon *d = &m->d;
     xalloc_install_jansson(); /* before any json_*: the config and the methods use it */
-    SLIST_INIT(&m->retired);
     int rc = parse_args(argc, argv, &m->opt);
     if (rc >= 0)
         return rc;
