@@ -973,6 +973,15 @@ static int cmd_service(struct ctl *c, int argc, char **argv) {
 
 /* ---- advice when nothing answers -------------------------------------- */
 
+/* Nothing is installed yet: the service, or promptd in this terminal. */
+static void svc_print_install_or_run(const char *as, const char *promptd) {
+    fprintf(stderr,
+            "Install and start it as %s with:\n    promptctl service install\n"
+            "or run it in this terminal: ",
+            as);
+    svc_print_promptd_line(stderr, promptd, "\n");
+}
+
 void ctl_service_print_advice(const char *socket_path) {
     struct svc s;
     char path[PATH_MAX], promptd[PATH_MAX];
@@ -1006,10 +1015,7 @@ void ctl_service_print_advice(const char *socket_path) {
         }
         if (!found)
             break;
-        fprintf(stderr, "Install and start it as a systemd user service with:\n"
-                        "    promptctl service install\n"
-                        "or run it in this terminal: ");
-        svc_print_promptd_line(stderr, promptd, "\n");
+        svc_print_install_or_run("a systemd user service", promptd);
         return;
     case SVC_LAUNCHD:
         if (svc_exists(s.plist)) {
@@ -1023,10 +1029,7 @@ void ctl_service_print_advice(const char *socket_path) {
         }
         if (!found)
             break;
-        fprintf(stderr, "Install and start it as a launchd agent with:\n"
-                        "    promptctl service install\n"
-                        "or run it in this terminal: ");
-        svc_print_promptd_line(stderr, promptd, "\n");
+        svc_print_install_or_run("a launchd agent", promptd);
         return;
     case SVC_NONE:
         if (!found)
