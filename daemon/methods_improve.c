@@ -22,6 +22,7 @@
 #include "result.h"
 #include "store.h"
 #include "utf8.h"
+#include "xalloc.h"
 
 #define IMPROVE_BACKEND_ZERO_SHOT "zero-shot"
 #define IMPROVE_BACKEND_FEW_SHOT  "few-shot"
@@ -139,8 +140,6 @@ static void improve_reply_result(struct improve_call *ic, const struct llm_outco
 /* data for an engine error: http_status and detail when known. */
 static json_t *improve_error_data(const struct llm_outcome *out) {
     json_t *data = json_object();
-    if (!data)
-        return NULL;
     if (out->provider)
         json_object_set_new(data, "provider", json_string(out->provider));
     if (out->http_status)
@@ -177,18 +176,15 @@ static void improve_on_done(void *arg, const struct llm_outcome *out) {
 }
 
 /* The examples section of a few-shot call (owned by the caller), chosen
- * from the trainset loaded now; NULL in zero-shot mode. Out of memory, or
- * a SIGHUP that removed the trainset while a parent_id was being read,
- * answers zero-shot, and the backend then says so. */
+ * from the trainset loaded now; NULL in zero-shot mode. A SIGHUP that
+ * removed the trainset while a parent_id was being read answers
+ * zero-shot, and the backend then says so. */
 static char *improve_examples(struct improve_call *ic) {
     if (!ic->few_shot)
         return NULL;
     struct daemon *d = ic->d;
-    char *text = fewshot_render(d->fewshot, ic->idea, ic->context, (size_t)d->cfg->fewshot_k,
-                                &ic->n_examples);
-    if (!text && fewshot_count(d->fewshot) > 0)
-        log_warn("few-shot: no examples could be prepared (out of memory); answering zero-shot");
-    return text;
+    return fewshot_render(d->fewshot, ic->idea, ic->context, (size_t)d->cfg->fewshot_k,
+                          &ic->n_examples);
 }
 
 static void improve_run(struct improve_call *ic, const char *parent_prompt) {
@@ -253,8 +249,8 @@ static bool improve_text_param(struct rpc_call *call, json_t *params, const char
             rpc_reply_invalid_param(call, name, "missing required parameter \"%s\"", name);
             return false;
         }
-        *out = strdup("");
-        return *out != NULL;
+        *out = xstrdup("");
+        return true;
     }
     if (!json_is_string(v)) {
         rpc_reply_invalid_param(call, name, "\"%s\" must be a string", name);
@@ -273,8 +269,8 @@ static bool improve_text_param(struct rpc_call *call, json_t *params, const char
                                 name, min_chars, max_chars, chars);
         return false;
     }
-    *out = strndup(s, len);
-    return *out != NULL;
+    *out = xstrndup(s, len);
+    return true;
 }
 
 static bool improve_model_ok(const char *m) {
@@ -306,9 +302,9 @@ static bool improve_target_params(struct rpc_call *call, json_t *params, char **
                                 IMPROVE_MODEL_MAX_BYTES);
         return false;
     }
-    *provider = p ? strdup(p) : NULL;
+    *provider = p ? xstrdup(p) : NULL;
     if (model)
-        *model = m ? strdup(m) : NULL;
+        *model = m ? xstrdup(m) : NULL;
     return true;
 }
 
@@ -361,21 +357,15 @@ static bool improve_read_params(struct improve_call *ic, json_t *params) {
                                 IMPROVE_CLIENT_MAX_CHARS);
         return false;
     }
-    if (client && !(ic->client = strdup(client))) {
-        rpc_reply_error(call, RPC_INTERNAL, NULL, "out of memory");
-        return false;
-    }
+    if (client)
+        ic->client = xstrdup(client);
     ic->parent_id = parent;
     return true;
 }
 
 static void method_improve(struct rpc_call *call, json_t *params) {
     struct daemon *d = rpc_call_daemon(call);
-    struct improve_call *ic = calloc(1, sizeof *ic);
-    if (!ic) {
-        rpc_reply_error(call, RPC_INTERNAL, NULL, "out of memory");
-        return;
-    }
+    struct improve_call *ic = xcalloc(1, sizeof *ic);
     ic->call = call;
     ic->d = d;
     ic->parent_id = -1;
@@ -438,13 +428,13 @@ static void method_models(struct rpc_call *call, json_t *params) {
     char *provider = NULL;
     if (!improve_target_params(call, params, &provider, NULL))
         return;
-    struct models_call *mc = calloc(1, sizeof *mc);
-    if (mc && d->llm) {
+    struct models_call *mc = xcalloc(1, sizeof *mc);
+    if (d->llm) {
         mc->call = call;
         mc->req = llm_models(d->llm, provider, models_on_done, mc);
     }
     free(provider);
-    if (!mc || !mc->req) {
+    if (!mc->req) {
         free(mc);
         rpc_reply_error(call, RPC_INTERNAL, NULL, "could not start listing the models");
         return;

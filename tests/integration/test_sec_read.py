@@ -39,7 +39,7 @@ QUERY_MAX_BYTES = 1024
 QUERY_MAX_TERMS = 16
 FIELD_MAX_BYTES = 256 * 1024
 PAGE_MAX_BYTES = 4 * 1024 * 1024
-# promptctl's line cap (client/ctl_io.c): the old pages went past it.
+# promptctl's line cap (client/cli/ctl_io.c): the old pages went past it.
 CTL_MAX_LINE = 64 * 1024 * 1024
 
 

@@ -48,7 +48,7 @@ RAW_CONTROLS = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]")
 
 
 def visible(s):
-    """promptctl's rendering (client/ctl_text.c): \\n and \\t as they are,
+    """promptctl's rendering (client/cli/ctl_text.c): \\n and \\t as they are,
     other C0 and DEL as \\xNN, C1 as \\u00NN."""
     out = []
     for ch in s:

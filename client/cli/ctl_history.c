@@ -19,6 +19,7 @@
 
 #include "ctl_text.h"
 #include "promptctl.h"
+#include "xalloc.h"
 
 /* history.list's page size limit: export pages through with it. */
 #define CTL_PAGE_MAX 500
@@ -271,6 +272,36 @@ static int history_args(int argc, char **argv, json_t *params) {
     return CTL_OK;
 }
 
+/* Why a page of the history is empty, in a sentence. */
+static void history_why_empty(json_t *params, json_t *r, char *out, size_t len) {
+    static const char *const filters[] = {"backend", "provider", "since", "until", "min_quality"};
+    long long total = (long long)json_integer_value(json_object_get(r, "total"));
+    bool filtered = false;
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++)
+        filtered |= json_object_get(params, filters[i]) != NULL;
+    if (total > 0)
+        snprintf(out, len, "no entries past --offset %lld (%lld %s)",
+                 (long long)json_integer_value(json_object_get(params, "offset")), total,
+                 filtered ? "match" : "in all");
+    else if (filtered)
+        snprintf(out, len, "no entries match these filters");
+    else
+        snprintf(out, len, "no history yet: improve something with `promptctl improve IDEA`");
+}
+
+/* An empty page says so on a terminal instead of an empty table. Piped,
+ * the rows are data: stdout stays empty (a script counts zero lines), and
+ * the sentence goes to stderr only when a person watches it. --json
+ * prints the result as it is. */
+static void history_say_empty(const struct ctl *c, json_t *params, json_t *r) {
+    char why[160];
+    history_why_empty(params, r, why, sizeof why);
+    if (c->tty)
+        printf("%s\n", why);
+    else if (isatty(STDERR_FILENO))
+        fprintf(stderr, "promptctl: %s\n", why);
+}
+
 static int cmd_history(struct ctl *c, int argc, char **argv) {
     json_t *params = json_object(), *r = NULL;
     int rc = history_args(argc, argv, params);
@@ -279,10 +310,15 @@ static int cmd_history(struct ctl *c, int argc, char **argv) {
         return rc;
     }
     json_int_t offset = json_integer_value(json_object_get(params, "offset"));
-    if ((rc = call(c, "history.list", params, &r)) != CTL_OK)
+    json_incref(params); /* call() takes one reference; the empty-page sentence reads it */
+    if ((rc = call(c, "history.list", params, &r)) != CTL_OK) {
+        json_decref(params);
         return rc;
+    }
     if (c->json) {
         ctl_print_json(c, r);
+    } else if (json_array_size(json_object_get(r, "items")) == 0) {
+        history_say_empty(c, params, r);
     } else {
         json_t *items = json_object_get(r, "items"), *row;
         size_t i;
@@ -301,6 +337,7 @@ static int cmd_history(struct ctl *c, int argc, char **argv) {
             printf("(%zu of %lld)\n", json_array_size(items),
                    (long long)json_integer_value(json_object_get(r, "total")));
     }
+    json_decref(params);
     json_decref(r);
     return CTL_OK;
 }
@@ -415,9 +452,7 @@ static int cmd_search(struct ctl *c, int argc, char **argv) {
     size_t n = 0;
     for (int i = optind; i < argc; i++)
         n += strlen(argv[i]) + 1;
-    char *query = calloc(1, n + 1);
-    if (!query)
-        return CTL_ERR_DAEMON;
+    char *query = xcalloc(1, n + 1);
     for (int i = optind; i < argc; i++) {
         if (i > optind)
             strcat(query, " ");

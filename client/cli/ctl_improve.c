@@ -19,6 +19,7 @@
 
 #include "ctl_text.h"
 #include "promptctl.h"
+#include "xalloc.h"
 
 /* Exit status after Ctrl-C, as shells report a SIGINT death. */
 #define CTL_EXIT_INTERRUPTED 130
@@ -60,19 +61,16 @@ struct improve_wait {
 
 static char *ctl_read_stdin(void) {
     size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
+    char *buf = xmalloc(cap);
+    for (;;) {
         if (len + 1 >= cap) {
             if (cap >= CTL_STDIN_MAX) {
                 fprintf(stderr, "promptctl: the idea on standard input is too long\n");
                 free(buf);
                 return NULL;
             }
-            char *p = realloc(buf, cap * 2);
-            if (!p)
-                break;
-            buf = p;
             cap *= 2;
+            buf = xrealloc(buf, cap);
         }
         ssize_t n = read(STDIN_FILENO, buf + len, cap - len - 1);
         if (n < 0 && errno == EINTR)
@@ -83,9 +81,6 @@ static char *ctl_read_stdin(void) {
         }
         len += (size_t)n;
     }
-    free(buf);
-    fprintf(stderr, "promptctl: out of memory reading standard input\n");
-    return NULL;
 }
 
 /* The words after the flags, joined by spaces; NULL for none or "-". */
@@ -93,9 +88,7 @@ static char *ctl_join_args(int argc, char **argv) {
     size_t n = 0;
     for (int i = 0; i < argc; i++)
         n += strlen(argv[i]) + 1;
-    char *s = malloc(n + 1);
-    if (!s)
-        return NULL;
+    char *s = xmalloc(n + 1);
     s[0] = '\0';
     for (int i = 0; i < argc; i++) {
         if (i)
@@ -275,10 +268,9 @@ static int ctl_improve_read(struct improve_wait *w) {
     struct ctl *c = w->c;
     if (c->buf_cap - c->buf_len < 65536) {
         size_t cap = c->buf_cap ? c->buf_cap * 2 : 131072;
-        char *p = cap <= CTL_LINE_MAX ? realloc(c->buf, cap) : NULL;
-        if (!p)
+        if (cap > CTL_LINE_MAX)
             return -1;
-        c->buf = p;
+        c->buf = xrealloc(c->buf, cap);
         c->buf_cap = cap;
     }
     ssize_t n = recv(c->fd, c->buf + c->buf_len, c->buf_cap - c->buf_len, 0);
