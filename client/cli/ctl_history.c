@@ -616,10 +616,22 @@ static const char *const csv_columns[] = {
 #define N_CSV_COLUMNS (sizeof csv_columns / sizeof *csv_columns)
 
 /* A cell a spreadsheet would take for a formula (OWASP's list for CSV
- * injection): =, +, - and @ start one, and a leading tab or CR is
- * skipped by some before they look. */
+ * injection): =, +, - and @ start one, a leading tab or CR is one too,
+ * and some spreadsheets skip leading white space and read the full-width
+ * forms (U+FF1D =, U+FF0B +, U+FF0D -, U+FF20 @) as the ASCII ones before
+ * they look. */
 static bool csv_formula_like(const char *s) {
-    return s && s[0] && strchr("=+-@\t\r", s[0]) != NULL;
+    if (!s || !s[0])
+        return false;
+    if (strchr("=+-@\t\r", s[0]))
+        return true;
+    s += strspn(s, " \t\r\n");
+    static const char *const full_width[] = {"\xef\xbc\x9d", "\xef\xbc\x8b", "\xef\xbc\x8d",
+                                             "\xef\xbc\xa0"};
+    for (size_t i = 0; i < sizeof full_width / sizeof full_width[0]; i++)
+        if (strncmp(s, full_width[i], 3) == 0)
+            return true;
+    return s[0] && strchr("=+-@", s[0]) != NULL;
 }
 
 /* RFC 4180: every field quoted, quotes doubled; a formula-like cell gets

@@ -15,9 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "promptd_limits.h"
 #include "protocol.h"
 #include "store.h"
 #include "store_file.h"
@@ -38,6 +40,9 @@
 #define RESTORE_MAX_ID (INT64_C(1) << 53)
 /* Bytes per read while copying the file to restore. */
 #define RESTORE_COPY_CHUNK (256 * 1024)
+/* Free space left over after a restore's copy and fresh database: room
+ * for the live history's own writes meanwhile. */
+#define RESTORE_SPACE_MARGIN (64ULL << 20)
 
 /* SQLite's progress handler: a non-zero return interrupts the statement. */
 static int cancel_progress(void *arg) {
@@ -242,6 +247,51 @@ static int copy_fd_to(int in, const char *out, struct store_cancel *cancel, char
     return code;
 }
 
+/* A 4-byte big-endian number of the SQLite header. */
+static uint32_t header_u32(const unsigned char *h) {
+    return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+}
+
+/* Before a byte is copied: the file must be no larger than the database
+ * its header describes (a file padded with holes would otherwise be
+ * copied in full next to the live history), and the directory of the
+ * live history must have room for the copy and the fresh database built
+ * from it. 0, or -1 with err. */
+static int restore_check_size(int fd, const struct restore_ctx *c, char *err, size_t errlen) {
+    struct stat st;
+    unsigned char h[100];
+    if (fstat(fd, &st) != 0 || pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h) {
+        snprintf(err, errlen, "%s cannot be restored: its header cannot be read.", c->src);
+        return -1;
+    }
+    /* Offset 16: page size (1 means 65536); 28: pages, valid when the
+     * change counter (24) equals the version-valid-for number (92). */
+    uint64_t page = (uint64_t)h[16] << 8 | h[17];
+    page = page == 1 ? 65536 : page;
+    uint64_t pages = header_u32(h + 28);
+    bool valid = header_u32(h + 24) == header_u32(h + 92) && pages > 0 && page >= 512;
+    if (valid && (uint64_t)st.st_size > (pages + 1) * page) {
+        snprintf(err, errlen,
+                 "%s cannot be restored: it is %lld bytes, while the database it holds is %llu "
+                 "bytes; it is not a file SQLite wrote (a backup from promptctl db backup is).",
+                 c->src, (long long)st.st_size, (unsigned long long)(pages * page));
+        return -1;
+    }
+    char dir[PATH_MAX];
+    config_dir_of(c->live, dir, sizeof dir);
+    struct statvfs vfs;
+    uint64_t need = 2 * (uint64_t)st.st_size + RESTORE_SPACE_MARGIN;
+    if (statvfs(dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < need) {
+        snprintf(err, errlen,
+                 "%s cannot be restored: it needs about %llu MB free next to the history (its "
+                 "copy and the database built from it) and %s has %llu MB; free some space.",
+                 c->src, (unsigned long long)(need >> 20), dir,
+                 (unsigned long long)(((uint64_t)vfs.f_bavail * vfs.f_frsize) >> 20));
+        return -1;
+    }
+    return 0;
+}
+
 /* Takes a private copy of the file to restore (and of its -wal, so the
  * last transactions of a database in WAL mode come too) next to the live
  * database, opened only as a regular file and never waiting on it. From
@@ -265,6 +315,10 @@ static int restore_take_source(const struct restore_ctx *c, char *copy, size_t c
     if (!store_fd_is_sqlite(fd)) {
         close(fd);
         snprintf(err, errlen, "%s cannot be restored: it is not a SQLite database.", c->src);
+        return RPC_INVALID_PARAMS;
+    }
+    if (restore_check_size(fd, c, err, errlen) != 0) {
+        close(fd);
         return RPC_INVALID_PARAMS;
     }
     int code = store_make_temp(c->live, "restore-src", copy, copylen, err, errlen) == 0
@@ -410,12 +464,67 @@ static int64_t src_max_id(sqlite3 *db) {
     return -1;
 }
 
+/* The text columns every version of the table has, with the most bytes
+ * promptd stores in each (docs/limits.md): a row past them could not be
+ * paged, exported or shown, so a file holding one is refused whole. */
+static const struct {
+    const char *column;
+    long long max_bytes;
+} restore_column_bounds[] = {
+    {"original_idea", 4LL * LIMIT_IDEA_MAX_CHARS},
+    {"context", 4LL * LIMIT_CONTEXT_MAX_CHARS},
+    {"improved_prompt", LIMIT_RESULT_FIELD_BYTES},
+    {"role", LIMIT_RESULT_FIELD_BYTES},
+    {"directive", LIMIT_RESULT_FIELD_BYTES},
+    {"framework", LIMIT_RESULT_FIELD_BYTES},
+    {"reasoning", LIMIT_RESULT_FIELD_BYTES},
+    /* the guardrails' JSON text: quotes and escapes on top of the bound */
+    {"guardrails", 2LL * LIMIT_RESULT_FIELD_BYTES},
+};
+
+/* 0 when every row has an id of at least 1 and fields within bounds;
+ * else RPC_INVALID_PARAMS with the first offending row in err. */
+static int restore_check_rows(sqlite3 *db, char *err, size_t errlen) {
+    sqlite3_stmt *st = NULL;
+    int code = 0;
+    if (sqlite3_prepare_v2(db, "SELECT id FROM src.prompt_history WHERE id < 1 LIMIT 1", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(err, errlen, "row %lld has an id below 1, which promptd never writes",
+                 (long long)sqlite3_column_int64(st, 0));
+        code = RPC_INVALID_PARAMS;
+    }
+    sqlite3_finalize(st);
+    for (size_t i = 0;
+         code == 0 && i < sizeof restore_column_bounds / sizeof *restore_column_bounds; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT id, length(CAST(%s AS BLOB)) FROM src.prompt_history WHERE "
+                 "length(CAST(%s AS BLOB)) > %lld LIMIT 1",
+                 restore_column_bounds[i].column, restore_column_bounds[i].column,
+                 restore_column_bounds[i].max_bytes);
+        st = NULL;
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW) {
+            snprintf(err, errlen, "row %lld's %s is %lld bytes, more than the %lld promptd keeps",
+                     (long long)sqlite3_column_int64(st, 0), restore_column_bounds[i].column,
+                     (long long)sqlite3_column_int64(st, 1), restore_column_bounds[i].max_bytes);
+            code = RPC_INVALID_PARAMS;
+        }
+        sqlite3_finalize(st);
+    }
+    return code;
+}
+
 /* Copies the rows of the attached file ("src") into the fresh table, and
  * carries its AUTOINCREMENT counter so no id it ever used comes back. */
 static int restore_copy_rows(sqlite3 *db, char *err, size_t errlen) {
     char cols[1024], sql[2 * sizeof cols + 512];
     if (restore_columns(db, cols, sizeof cols, err, errlen) != 0)
         return RPC_INVALID_PARAMS;
+    int code = restore_check_rows(db, err, errlen);
+    if (code != 0)
+        return code;
     int64_t max_id = src_max_id(db);
     if (max_id < 0) {
         snprintf(err, errlen, "its ids cannot be read: %s", sqlite3_errmsg(db));
@@ -436,7 +545,7 @@ static int restore_copy_rows(sqlite3 *db, char *err, size_t errlen) {
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         return 0;
-    int code = rc == SQLITE_INTERRUPT ? RPC_CANCELLED : RPC_INVALID_PARAMS;
+    code = rc == SQLITE_INTERRUPT ? RPC_CANCELLED : RPC_INVALID_PARAMS;
     snprintf(err, errlen, "its rows cannot be copied: %s", sqlite3_errmsg(db));
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return code;
