@@ -655,21 +655,47 @@ static void csv_field(FILE *out, json_t *v) {
     free(text);
 }
 
-static int export_row(FILE *out, json_t *row, bool csv) {
-    if (!csv) {
-        char *line = json_dumps(row, JSON_COMPACT);
-        if (!line)
-            return -1;
-        fprintf(out, "%s\n", line);
-        free(line);
-        return 0;
-    }
+static void export_csv_cells(FILE *out, json_t *row) {
     for (size_t k = 0; k < N_CSV_COLUMNS; k++) {
         if (k)
             fputc(',', out);
         csv_field(out, json_object_get(row, csv_columns[k]));
     }
-    fputs("\r\n", out);
+}
+
+/* One row as a JSON line or a CSV record. On a terminal (an export read
+ * by a person) the stored text's control characters are shown as visible
+ * escapes, as everywhere promptctl prints; into a file or a pipe it is
+ * exact. */
+static int export_row(FILE *out, json_t *row, bool csv) {
+    bool tty = isatty(fileno(out));
+    if (!csv) {
+        char *line = json_dumps(row, JSON_COMPACT);
+        if (!line)
+            return -1;
+        if (tty)
+            ctl_text_write_json(out, line);
+        else
+            fputs(line, out);
+        fputc('\n', out);
+        free(line);
+        return 0;
+    }
+    if (!tty) {
+        export_csv_cells(out, row);
+        fputs("\r\n", out);
+        return 0;
+    }
+    char *record = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&record, &len);
+    if (!mem)
+        return -1;
+    export_csv_cells(mem, row);
+    fclose(mem);
+    ctl_text_write(out, record, len);
+    fputc('\n', out);
+    free(record);
     return 0;
 }
 
@@ -841,7 +867,7 @@ static int cmd_export(struct ctl *c, int argc, char **argv) {
     if (csv) {
         for (size_t k = 0; k < N_CSV_COLUMNS; k++)
             fprintf(out, "%s%s", k ? "," : "", csv_columns[k]);
-        fputs("\r\n", out);
+        fputs(isatty(fileno(out)) ? "\n" : "\r\n", out); /* RFC 4180; a terminal's own */
     }
     long rows = 0;
     rc = export_pages(c, out, csv, &rows);

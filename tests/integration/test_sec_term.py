@@ -341,6 +341,17 @@ class StoredFields(TermBase):
             self.assertIn(visible(CLIENT), text)
             self.assertIn("\n" + visible(EVIL_STORED) + "\n", text)
 
+    def test_export_on_a_terminal_escapes_and_to_a_pipe_stays_exact(self):
+        for fmt in ("jsonl", "csv"):
+            code, out = self.tty("export", "--format", fmt)
+            self.assertEqual(code, 0, out)
+            self.assertHarmless(out)
+            self.assertIn("lighthouse ", out.decode("utf-8"))
+        r = self.ctl("export")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [json.loads(line) for line in r.stdout.decode("utf-8").splitlines()]
+        self.assertIn(EVIL_STORED, [row["improved_prompt"] for row in rows])
+
     def test_show_json_is_exact(self):
         r = self.ctl("--json", "show", str(self.row_id))
         self.assertEqual(r.returncode, 0, r.stderr)
