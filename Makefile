@@ -43,14 +43,14 @@ LDLIBS_ALL = $(SANFLAGS) $(PKG_LIBS) -lpthread -lm $(LDFLAGS)
 
 # Sources are found, not listed: a new module (a provider, a store file, a
 # promptctl command) is a new file and nothing else. Every daemon/**/*.c but
-# main.c is linked into the daemon and the unit tests; client/*.c into
+# main.c is linked into the daemon and the unit tests; client/cli/*.c into
 # promptctl; common/*.c (code both need: the socket path, the allocation
 # wrappers) into both.
 COMMON_SRCS = $(sort $(wildcard common/*.c))
 DAEMON_MODULES = $(sort $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c))) $(COMMON_SRCS)
-CLIENT_SRCS = $(sort $(wildcard client/*.c client/cli/*.c))
+CLIENT_SRCS = $(sort $(wildcard client/cli/*.c))
 CLIENT_SHARED = $(COMMON_SRCS)
-SRC_DIRS = include common daemon daemon/llm daemon/store client client/cli
+SRC_DIRS = include common daemon daemon/llm daemon/store client/cli
 
 # Files embedded into the binary at build time.
 EMBED_PROMPTS = $(sort $(wildcard daemon/prompts/*.txt))

@@ -15,6 +15,7 @@
 #include "rpc.h"
 #include "server.h"
 #include "sockpath.h"
+#include "xalloc.h"
 
 /* answer_guess of a new connection: nothing is known of its answers yet,
  * so at most 16 calls are started before the first is answered: enough
@@ -129,15 +130,8 @@ void conn_send(struct conn *c, char *text, size_t len) {
         conn_overflow(c);
         return;
     }
-    struct write_req *w = malloc(sizeof *w);
-    char *line = realloc(text, len + 1);
-    if (!w || !line) {
-        free(w);
-        free(line ? line : text);
-        log_error("out of memory queueing a response; closing the client");
-        conn_close(c);
-        return;
-    }
+    struct write_req *w = xmalloc(sizeof *w);
+    char *line = xrealloc(text, len + 1);
     line[len] = '\n';
     w->c = c;
     w->len = len + 1;
@@ -156,9 +150,8 @@ void conn_send(struct conn *c, char *text, size_t len) {
 }
 
 static void conn_send_error_text(struct conn *c, const char *json_text) {
-    char *copy = strdup(json_text);
-    if (copy)
-        conn_send(c, copy, strlen(copy));
+    char *copy = xstrdup(json_text);
+    conn_send(c, copy, strlen(copy));
 }
 
 size_t conn_frame_lines(const char *buf, size_t len,
@@ -216,22 +209,18 @@ static size_t conn_dispatch(struct conn *c, const char *data, size_t len) {
 }
 
 /* Appends bytes not yet dispatched to c->in. */
-static int conn_keep(struct conn *c, const char *data, size_t n) {
+static void conn_keep(struct conn *c, const char *data, size_t n) {
     if (n == 0)
-        return 0;
+        return;
     if (c->in_cap - c->in_len < n) {
         size_t cap = c->in_cap ? c->in_cap : 4096;
         while (cap - c->in_len < n)
             cap *= 2;
-        char *p = realloc(c->in, cap);
-        if (!p)
-            return -1;
-        c->in = p;
+        c->in = xrealloc(c->in, cap);
         c->in_cap = cap;
     }
     memcpy(c->in + c->in_len, data, n);
     c->in_len += n;
-    return 0;
 }
 
 /* After a dispatch: pause, refuse an overlong partial line, or release the
@@ -311,11 +300,8 @@ static void conn_on_eof(struct conn *c) {
     }
     c->eof = true;
     /* A last request without its newline is still a request. */
-    if (c->in_len > 0 && conn_keep(c, "\n", 1) != 0) {
-        log_error("out of memory buffering a client's request; closing it");
-        conn_close(c);
-        return;
-    }
+    if (c->in_len > 0)
+        conn_keep(c, "\n", 1);
     conn_ref(c);
     conn_process_input(c);
     conn_close_if_done(c);
@@ -339,8 +325,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     size_t n = (size_t)nread;
     if (c->in_len > 0) {
-        if (conn_keep(c, buf->base, n) != 0)
-            goto nomem;
+        conn_keep(c, buf->base, n);
         conn_process_input(c);
         return;
     }
@@ -349,17 +334,10 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     conn_ref(c);
     size_t used = conn_dispatch(c, buf->base, n);
     if (!conn_done_with_input(c)) {
-        if (conn_keep(c, buf->base + used, n - used) != 0) {
-            conn_unref(c);
-            goto nomem;
-        }
+        conn_keep(c, buf->base + used, n - used);
         conn_after_dispatch(c);
     }
     conn_unref(c);
-    return;
-nomem:
-    log_error("out of memory buffering a client's request; closing it");
-    conn_close(c);
 }
 
 static void conn_start_reading(struct conn *c) {
@@ -411,12 +389,35 @@ static bool conn_peer_is_us(struct conn *c) {
     return uid == getuid();
 }
 
-void conn_start(struct conn *c) {
+static void conn_free_unaccepted(uv_handle_t *h) {
+    free(h->data);
+}
+
+int conn_create(struct daemon *d, struct server *srv, uv_stream_t *listener) {
+    struct conn *c = xcalloc(1, sizeof *c);
+    int rc = uv_pipe_init(d->loop, &c->pipe, 0);
+    if (rc != 0) {
+        free(c);
+        return rc;
+    }
+    c->pipe.data = c;
+    rc = uv_accept(listener, (uv_stream_t *)&c->pipe);
+    if (rc < 0) {
+        /* The handle is initialised: only its close callback may free it. */
+        uv_close((uv_handle_t *)&c->pipe, conn_free_unaccepted);
+        return rc;
+    }
+    c->d = d;
+    c->srv = srv;
+    c->refs = 1; /* the open handle's; conn_close_cb drops it */
     c->answer_guess = CONN_FIRST_ANSWER_GUESS;
+    LIST_INIT(&c->calls);
+    server_conn_opened(srv, c);
     if (!conn_peer_is_us(c)) {
         log_warn("refused a client running as another user");
         conn_close(c);
-        return;
+        return 0;
     }
     conn_start_reading(c);
+    return 0;
 }

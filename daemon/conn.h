@@ -6,11 +6,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 struct daemon;
 struct server;
 struct rpc_call;
+
+/* A conn's in-flight calls: rpc.c links and unlinks them. */
+LIST_HEAD(rpc_call_list, rpc_call);
 
 struct conn {
     uv_pipe_t pipe;         /* pipe.data == this */
@@ -30,13 +34,20 @@ struct conn {
      * the largest a recent call wrote, halved by each smaller one. The
      * calls in flight will queue about n_calls * answer_guess more. */
     size_t answer_guess;
-    struct rpc_call *calls; /* in-flight calls (rpc.c owns the list) */
+    struct rpc_call_list calls; /* in-flight calls (rpc.c owns the list) */
     size_t n_calls;
-    struct conn *prev, *next; /* the server's list of open connections */
+    LIST_ENTRY(conn) entry; /* the server's list of open connections */
 };
 
-/* Takes an accepted client: checks the peer and starts reading. */
-void conn_start(struct conn *c);
+/* The server's open connections (server.c's conns). */
+LIST_HEAD(conn_list, conn);
+
+/* Accepts the client waiting on listener: allocates its conn, links it on
+ * srv's list, checks the peer and starts reading. The conn belongs to its
+ * handle from then on (freed after conn_close, once the last call is
+ * finished). Returns 0, or the libuv error of the accept (nothing is kept:
+ * the caller only logs it). */
+int conn_create(struct daemon *d, struct server *srv, uv_stream_t *listener);
 
 /* Queues one message line (a newline is added). Takes ownership of text
  * (malloc'd, len bytes, no newline). A no-op once the connection closes. */

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "promptd_limits.h"
 #include "utf8.h"
+#include "xalloc.h"
 
 /* The sentence before the examples: they teach the shape and the quality
  * of an answer; without the warning small models reuse their facts. */
@@ -111,17 +112,12 @@ struct word_list {
     size_t n, cap;
 };
 
-static int word_list_push(struct word_list *l, uint64_t h) {
+static void word_list_push(struct word_list *l, uint64_t h) {
     if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        uint64_t *grown = realloc(l->v, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        l->v = grown;
-        l->cap = cap;
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
     }
     l->v[l->n++] = h;
-    return 0;
 }
 
 /* Words are kept as FNV-1a 64-bit hashes: collisions among a few million
@@ -131,8 +127,8 @@ static int word_list_push(struct word_list *l, uint64_t h) {
 #define FNV_PRIME  1099511628211ULL
 
 /* Appends the hash of each word of s to l, lowercased (ASCII letters;
- * other scripts are compared as written). Returns 0 or -1 (memory). */
-static int words_of(const char *s, struct word_list *l) {
+ * other scripts are compared as written). */
+static void words_of(const char *s, struct word_list *l) {
     size_t len = s ? strlen(s) : 0;
     char word[FEWSHOT_STOP_WORD_MAX_BYTES + 1]; /* its start, for the stop-word check */
     uint64_t h = FNV_OFFSET;
@@ -153,14 +149,13 @@ static int words_of(const char *s, struct word_list *l) {
             }
         } else if (wlen > 0) {
             bool keep = wlen >= FEWSHOT_MIN_WORD_BYTES && !is_stop_word(word, wlen);
-            if (keep && word_list_push(l, h ? h : 1) != 0)
-                return -1;
+            if (keep)
+                word_list_push(l, h ? h : 1);
             wlen = 0;
             h = FNV_OFFSET;
         }
         i += n ? n : 1;
     }
-    return 0;
 }
 
 static int u64_cmp(const void *a, const void *b) {
@@ -185,14 +180,13 @@ static size_t word_table_home(const struct word_table *t, uint64_t w) {
 }
 
 /* Room for n words at most half full, so probes stay short. */
-static int word_table_init(struct word_table *t, size_t n) {
+static void word_table_init(struct word_table *t, size_t n) {
     size_t cap = 16;
     while (cap < 2 * n)
         cap *= 2;
-    t->slot = calloc(cap, sizeof *t->slot);
+    t->slot = xcalloc(cap, sizeof *t->slot);
     t->mask = cap - 1;
     t->used = 0;
-    return t->slot ? 0 : -1;
 }
 
 static const struct word_slot *word_table_find(const struct word_table *t, uint64_t w) {
@@ -214,12 +208,11 @@ static struct word_slot *word_table_put_nogrow(struct word_table *t, uint64_t w)
 }
 
 /* The slot of w, added (zeroed) when new; doubles the table past half
- * full. NULL when out of memory. The pointer is valid until the next put. */
+ * full. The pointer is valid until the next put. */
 static struct word_slot *word_table_put(struct word_table *t, uint64_t w) {
     if (2 * (t->used + 1) > t->mask + 1) {
         struct word_table bigger;
-        if (word_table_init(&bigger, t->used + 1) != 0)
-            return NULL;
+        word_table_init(&bigger, t->used + 1);
         for (size_t j = 0; j <= t->mask; j++)
             if (t->slot[j].word)
                 *word_table_put_nogrow(&bigger, t->slot[j].word) = t->slot[j];
@@ -231,22 +224,16 @@ static struct word_slot *word_table_put(struct word_table *t, uint64_t w) {
 
 /* Builds the inverted index from the examples' words, then frees those:
  * count each word's examples, lay the postings out by prefix sums, fill
- * them in file order. Returns 0 or -1 (memory). */
-static int set_build_index(struct fewshot_set *s) {
+ * them in file order. */
+static void set_build_index(struct fewshot_set *s) {
     size_t total = 0;
-    if (word_table_init(&s->index, 1024) != 0)
-        return -1;
+    word_table_init(&s->index, 1024);
     for (size_t i = 0; i < s->n; i++)
         for (size_t j = 0; j < s->ex[i].n_words; j++) {
-            struct word_slot *w = word_table_put(&s->index, s->ex[i].words[j]);
-            if (!w)
-                return -1;
-            w->count++;
+            word_table_put(&s->index, s->ex[i].words[j])->count++;
             total++;
         }
-    s->postings = malloc((total ? total : 1) * sizeof *s->postings);
-    if (!s->postings)
-        return -1;
+    s->postings = xmalloc((total ? total : 1) * sizeof *s->postings);
     uint32_t start = 0;
     for (size_t j = 0; j <= s->index.mask; j++) {
         struct word_slot *w = &s->index.slot[j];
@@ -263,7 +250,6 @@ static int set_build_index(struct fewshot_set *s) {
         free(e->words);
         e->words = NULL;
     }
-    return 0;
 }
 
 /* ---- selection ---- */
@@ -325,14 +311,14 @@ static void selection_free(struct selection *sel) {
 }
 
 /* Counts, through the index, the distinct request words each example
- * shares. Returns 0 or -1 (memory). */
-static int count_shared_words(const struct fewshot_set *s, const char *idea, const char *context,
-                              struct selection *sel) {
-    sel->overlap = calloc(s->n, sizeof *sel->overlap);
-    sel->touched = malloc(s->n * sizeof *sel->touched);
-    if (!sel->overlap || !sel->touched || words_of(idea, &sel->query) != 0 ||
-        words_of(context, &sel->query) != 0 || word_table_init(&sel->seen, sel->query.n) != 0)
-        return -1;
+ * shares. */
+static void count_shared_words(const struct fewshot_set *s, const char *idea, const char *context,
+                               struct selection *sel) {
+    sel->overlap = xcalloc(s->n, sizeof *sel->overlap);
+    sel->touched = xmalloc(s->n * sizeof *sel->touched);
+    words_of(idea, &sel->query);
+    words_of(context, &sel->query);
+    word_table_init(&sel->seen, sel->query.n);
     for (size_t q = 0; q < sel->query.n; q++) {
         struct word_slot *seen = word_table_put_nogrow(&sel->seen, sel->query.v[q]);
         if (seen->count++ > 0)
@@ -344,7 +330,6 @@ static int count_shared_words(const struct fewshot_set *s, const char *idea, con
                 sel->touched[sel->n_touched++] = i;
         }
     }
-    return 0;
 }
 
 /* The k best into best[], best first; returns how many. */
@@ -370,13 +355,11 @@ int fewshot_select(const struct fewshot_set *s, const char *idea, const char *co
     if (k > s->n)
         k = s->n;
     struct selection sel = {0};
-    struct candidate *best = malloc(k * sizeof *best);
-    int m = -1;
-    if (best && count_shared_words(s, idea, context, &sel) == 0) {
-        m = (int)rank_examples(s, &sel, best, k);
-        for (int i = 0; i < m; i++)
-            picked[i] = best[i].index;
-    }
+    struct candidate *best = xmalloc(k * sizeof *best);
+    count_shared_words(s, idea, context, &sel);
+    int m = (int)rank_examples(s, &sel, best, k);
+    for (int i = 0; i < m; i++)
+        picked[i] = best[i].index;
     free(best);
     selection_free(&sel);
     return m;
@@ -390,8 +373,8 @@ char *fewshot_render(const struct fewshot_set *s, const char *idea, const char *
         *n_used = 0;
     if (!s || s->n == 0 || k == 0)
         return NULL;
-    size_t *picked = malloc((k < s->n ? k : s->n) * sizeof *picked);
-    int m = picked ? fewshot_select(s, idea, context, k, picked) : -1;
+    size_t *picked = xmalloc((k < s->n ? k : s->n) * sizeof *picked);
+    int m = fewshot_select(s, idea, context, k, picked);
     if (m <= 0) {
         free(picked);
         return NULL;
@@ -406,20 +389,18 @@ char *fewshot_render(const struct fewshot_set *s, const char *idea, const char *
         bytes += len;
     }
     size_t hlen = strlen(FEWSHOT_HEADER), flen = strlen(FEWSHOT_FOOTER);
-    char *out = malloc(hlen + bytes + flen + 1);
-    if (out) {
-        char *p = out;
-        memcpy(p, FEWSHOT_HEADER, hlen);
-        p += hlen;
-        for (size_t i = 0; i < used; i++) {
-            const struct fewshot_example *e = &s->ex[picked[i]];
-            memcpy(p, e->text, e->text_len);
-            p += e->text_len;
-        }
-        memcpy(p, FEWSHOT_FOOTER, flen + 1);
-        if (n_used)
-            *n_used = used;
+    char *out = xmalloc(hlen + bytes + flen + 1);
+    char *p = out;
+    memcpy(p, FEWSHOT_HEADER, hlen);
+    p += hlen;
+    for (size_t i = 0; i < used; i++) {
+        const struct fewshot_example *e = &s->ex[picked[i]];
+        memcpy(p, e->text, e->text_len);
+        p += e->text_len;
     }
+    memcpy(p, FEWSHOT_FOOTER, flen + 1);
+    if (n_used)
+        *n_used = used;
     free(picked);
     return out;
 }
@@ -466,19 +447,19 @@ static const char *json_type_name(const json_t *v) {
 
 /* A string value v (NULL when absent), trimmed and length-checked, into
  * *out (NULL when absent, null, or blank and optional); label names it in
- * why. Returns 0, or -1 with why. */
+ * err. Returns 0, or -1 with a sentence in err. */
 static int text_value(const json_t *v, const char *label, bool required, size_t min_chars,
-                      size_t max_chars, char **out, char *why, size_t whylen) {
+                      size_t max_chars, char **out, char *err, size_t errlen) {
     *out = NULL;
     if (!v || json_is_null(v)) {
         if (required)
-            snprintf(why, whylen,
+            snprintf(err, errlen,
                      "\"%s\" is missing: every example needs \"idea\" and \"improved_prompt\"",
                      label);
         return required ? -1 : 0;
     }
     if (!json_is_string(v)) {
-        snprintf(why, whylen, "\"%s\" must be a string, not %s", label, json_type_name(v));
+        snprintf(err, errlen, "\"%s\" must be a string, not %s", label, json_type_name(v));
         return -1;
     }
     size_t len;
@@ -487,69 +468,58 @@ static int text_value(const json_t *v, const char *label, bool required, size_t 
     if (chars == 0 && !required)
         return 0;
     if (chars > max_chars && min_chars == 0) {
-        snprintf(why, whylen, "\"%s\" must be at most %zu characters, not %zu", label, max_chars,
+        snprintf(err, errlen, "\"%s\" must be at most %zu characters, not %zu", label, max_chars,
                  chars);
         return -1;
     }
     if (chars < min_chars || chars > max_chars) {
-        snprintf(why, whylen, "\"%s\" must be %zu to %zu characters after trimming, not %zu", label,
+        snprintf(err, errlen, "\"%s\" must be %zu to %zu characters after trimming, not %zu", label,
                  min_chars, max_chars, chars);
         return -1;
     }
-    if (!(*out = strndup(s, len))) {
-        snprintf(why, whylen, "out of memory");
-        return -1;
-    }
+    *out = xstrndup(s, len);
     return 0;
 }
 
 static int text_field(const json_t *obj, const char *key, bool required, size_t min_chars,
-                      size_t max_chars, char **out, char *why, size_t whylen) {
-    return text_value(json_object_get(obj, key), key, required, min_chars, max_chars, out, why,
-                      whylen);
+                      size_t max_chars, char **out, char *err, size_t errlen) {
+    return text_value(json_object_get(obj, key), key, required, min_chars, max_chars, out, err,
+                      errlen);
 }
 
 /* guardrails: absent, null, or an array of strings (blank ones dropped). */
-static int guardrails_field(const json_t *obj, json_t **out, char *why, size_t whylen) {
+static int guardrails_field(const json_t *obj, json_t **out, char *err, size_t errlen) {
     const json_t *v = json_object_get(obj, "guardrails");
     *out = NULL;
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_array(v)) {
-        snprintf(why, whylen, "\"guardrails\" must be an array of strings, not %s",
+        snprintf(err, errlen, "\"guardrails\" must be an array of strings, not %s",
                  json_type_name(v));
         return -1;
     }
     if (json_array_size(v) > LIMIT_FEWSHOT_GUARDRAILS) {
-        snprintf(why, whylen, "\"guardrails\" has %zu items; at most %d are allowed",
+        snprintf(err, errlen, "\"guardrails\" has %zu items; at most %d are allowed",
                  json_array_size(v), LIMIT_FEWSHOT_GUARDRAILS);
         return -1;
     }
     json_t *arr = json_array();
-    if (!arr) {
-        snprintf(why, whylen, "out of memory");
-        return -1;
-    }
     for (size_t i = 0; i < json_array_size(v); i++) {
         const json_t *item = json_array_get(v, i);
         char label[48], *text = NULL;
         snprintf(label, sizeof label, "guardrails[%zu]", i);
         if (!json_is_string(item)) {
-            snprintf(why, whylen, "\"%s\" must be a string, not %s", label, json_type_name(item));
+            snprintf(err, errlen, "\"%s\" must be a string, not %s", label, json_type_name(item));
             json_decref(arr);
             return -1;
         }
-        if (text_value(item, label, false, 0, LIMIT_FEWSHOT_SHORT_CHARS, &text, why, whylen) != 0) {
+        if (text_value(item, label, false, 0, LIMIT_FEWSHOT_SHORT_CHARS, &text, err, errlen) != 0) {
             json_decref(arr);
             return -1;
         }
-        int rc = text ? json_array_append_new(arr, json_string(text)) : 0;
+        if (text)
+            json_array_append_new(arr, json_string(text)); /* text is valid UTF-8 */
         free(text);
-        if (rc != 0) {
-            snprintf(why, whylen, "out of memory");
-            json_decref(arr);
-            return -1;
-        }
     }
     *out = arr;
     return 0;
@@ -563,26 +533,26 @@ static const char *idea_key(const json_t *obj) {
     return "idea";
 }
 
-static int example_fields_read(const json_t *obj, struct example_fields *f, char *why,
-                               size_t whylen) {
+static int example_fields_read(const json_t *obj, struct example_fields *f, char *err,
+                               size_t errlen) {
     if (!json_is_object(obj)) {
-        snprintf(why, whylen, "an example must be a JSON object, not %s", json_type_name(obj));
+        snprintf(err, errlen, "an example must be a JSON object, not %s", json_type_name(obj));
         return -1;
     }
     if (text_field(obj, idea_key(obj), true, LIMIT_IDEA_MIN_CHARS, LIMIT_FEWSHOT_TEXT_CHARS,
-                   &f->idea, why, whylen) != 0 ||
+                   &f->idea, err, errlen) != 0 ||
         text_field(obj, "improved_prompt", true, 1, LIMIT_FEWSHOT_TEXT_CHARS, &f->improved_prompt,
-                   why, whylen) != 0 ||
-        text_field(obj, "context", false, 0, LIMIT_FEWSHOT_TEXT_CHARS, &f->context, why, whylen) !=
+                   err, errlen) != 0 ||
+        text_field(obj, "context", false, 0, LIMIT_FEWSHOT_TEXT_CHARS, &f->context, err, errlen) !=
             0 ||
-        text_field(obj, "role", false, 0, LIMIT_FEWSHOT_SHORT_CHARS, &f->role, why, whylen) != 0 ||
-        text_field(obj, "directive", false, 0, LIMIT_FEWSHOT_SHORT_CHARS, &f->directive, why,
-                   whylen) != 0 ||
-        text_field(obj, "framework", false, 0, LIMIT_FEWSHOT_SHORT_CHARS, &f->framework, why,
-                   whylen) != 0 ||
-        guardrails_field(obj, &f->guardrails, why, whylen) != 0 ||
-        text_field(obj, "reasoning", false, 0, LIMIT_FEWSHOT_TEXT_CHARS, &f->reasoning, why,
-                   whylen) != 0)
+        text_field(obj, "role", false, 0, LIMIT_FEWSHOT_SHORT_CHARS, &f->role, err, errlen) != 0 ||
+        text_field(obj, "directive", false, 0, LIMIT_FEWSHOT_SHORT_CHARS, &f->directive, err,
+                   errlen) != 0 ||
+        text_field(obj, "framework", false, 0, LIMIT_FEWSHOT_SHORT_CHARS, &f->framework, err,
+                   errlen) != 0 ||
+        guardrails_field(obj, &f->guardrails, err, errlen) != 0 ||
+        text_field(obj, "reasoning", false, 0, LIMIT_FEWSHOT_TEXT_CHARS, &f->reasoning, err,
+                   errlen) != 0)
         return -1;
     return 0;
 }
@@ -591,8 +561,6 @@ static int example_fields_read(const json_t *obj, struct example_fields *f, char
  * schema asks the model to write them (plan first, then the prompt). */
 static char *example_answer_json(const struct example_fields *f) {
     json_t *o = json_object();
-    if (!o)
-        return NULL;
     if (f->role)
         json_object_set_new(o, "role", json_string(f->role));
     if (f->directive)
@@ -614,64 +582,44 @@ static char *example_answer_json(const struct example_fields *f) {
 #define EXAMPLE_FORMAT "<example>\nInput:\n<idea>\n%s\n</idea>\n%s%s%s\nOutput:\n%s\n</example>\n"
 
 static char *example_text(const struct example_fields *f) {
-    char *answer = example_answer_json(f);
-    if (!answer)
-        return NULL;
+    char *answer = example_answer_json(f); /* an object: never NULL (xalloc) */
     const char *ctx = f->context ? f->context : "";
     const char *open = f->context ? "<context>\n" : "", *close = f->context ? "\n</context>\n" : "";
-    int n = snprintf(NULL, 0, EXAMPLE_FORMAT, f->idea, open, ctx, close, answer);
-    char *text = n > 0 ? malloc((size_t)n + 1) : NULL;
-    if (text)
-        snprintf(text, (size_t)n + 1, EXAMPLE_FORMAT, f->idea, open, ctx, close, answer);
+    char *text = xasprintf(EXAMPLE_FORMAT, f->idea, open, ctx, close, answer);
     free(answer);
     return text;
 }
 
-static int example_words(const struct example_fields *f, struct fewshot_example *e) {
+static void example_words(const struct example_fields *f, struct fewshot_example *e) {
     struct word_list l = {0};
-    if (words_of(f->idea, &l) != 0 || words_of(f->context, &l) != 0) {
-        free(l.v);
-        return -1;
-    }
+    words_of(f->idea, &l);
+    words_of(f->context, &l);
     word_list_dedup(&l);
     e->words = l.v;
     e->n_words = l.n;
-    return 0;
 }
 
-/* Checks obj and appends it to s. Returns 0, or -1 with why. */
-static int set_add_example(struct fewshot_set *s, const json_t *obj, char *why, size_t whylen) {
+/* Checks obj and appends it to s. Returns 0, or -1 with a sentence in err. */
+static int set_add_example(struct fewshot_set *s, const json_t *obj, char *err, size_t errlen) {
     if (s->n == LIMIT_FEWSHOT_EXAMPLES) {
-        snprintf(why, whylen, "more than %d examples: keep the best ones (a few hundred is plenty)",
+        snprintf(err, errlen, "more than %d examples: keep the best ones (a few hundred is plenty)",
                  LIMIT_FEWSHOT_EXAMPLES);
         return -1;
     }
     struct example_fields f = {0};
-    if (example_fields_read(obj, &f, why, whylen) != 0) {
+    if (example_fields_read(obj, &f, err, errlen) != 0) {
         example_fields_clear(&f);
         return -1;
     }
     if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        struct fewshot_example *grown = realloc(s->ex, cap * sizeof *grown);
-        if (!grown) {
-            example_fields_clear(&f);
-            snprintf(why, whylen, "out of memory");
-            return -1;
-        }
-        s->ex = grown;
-        s->cap = cap;
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->ex = xrealloc(s->ex, s->cap * sizeof *s->ex);
     }
     struct fewshot_example *e = &s->ex[s->n];
     memset(e, 0, sizeof *e);
     e->text = example_text(&f);
-    int rc = e->text && example_words(&f, e) == 0 ? 0 : -1;
+    example_words(&f, e);
     example_fields_clear(&f);
-    if (rc != 0) {
-        free(e->text);
-        snprintf(why, whylen, "out of memory");
-        return -1;
-    }
     e->text_len = strlen(e->text);
     s->n++;
     return 0;
@@ -711,10 +659,11 @@ static int parse_array(struct fewshot_set *s, const char *text, size_t len, cons
     int rc = 0;
     size_t i;
     json_t *item;
-    char why[256];
+    char example_err[256];
     json_array_foreach(arr, i, item) {
-        if (set_add_example(s, item, why, sizeof why) != 0) {
-            snprintf(err, errlen, "trainset %s, example [%zu] (counting from 0): %s", name, i, why);
+        if (set_add_example(s, item, example_err, sizeof example_err) != 0) {
+            snprintf(err, errlen, "trainset %s, example [%zu] (counting from 0): %s", name, i,
+                     example_err);
             rc = -1;
             break;
         }
@@ -740,11 +689,11 @@ static int parse_line(struct fewshot_set *s, const char *p, const char *end, con
                  name, lineno, jerr.column, jerr.text);
         return -1;
     }
-    char why[256];
-    int rc = set_add_example(s, obj, why, sizeof why);
+    char example_err[256];
+    int rc = set_add_example(s, obj, example_err, sizeof example_err);
     json_decref(obj);
     if (rc != 0)
-        snprintf(err, errlen, "trainset %s:%d: %s", name, lineno, why);
+        snprintf(err, errlen, "trainset %s:%d: %s", name, lineno, example_err);
     return rc;
 }
 
@@ -771,12 +720,8 @@ static int parse_lines(struct fewshot_set *s, const char *text, size_t len, cons
 int fewshot_parse(const char *text, size_t len, const char *name, struct fewshot_set **out,
                   char *err, size_t errlen) {
     *out = NULL;
-    struct fewshot_set *s = calloc(1, sizeof *s);
-    if (!s || !(s->path = strdup(name ? name : ""))) {
-        free(s);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    struct fewshot_set *s = xcalloc(1, sizeof *s);
+    s->path = xstrdup(name ? name : "");
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) { /* a BOM some editors write */
         text += 3;
         len -= 3;
@@ -791,10 +736,8 @@ int fewshot_parse(const char *text, size_t len, const char *name, struct fewshot
                  s->path);
         rc = -1;
     }
-    if (rc == 0 && set_build_index(s) != 0) {
-        snprintf(err, errlen, "out of memory indexing the trainset %s", s->path);
-        rc = -1;
-    }
+    if (rc == 0)
+        set_build_index(s);
     if (rc != 0) {
         fewshot_free(s);
         return -1;

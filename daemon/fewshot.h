@@ -61,7 +61,7 @@ void fewshot_log_loaded(const struct fewshot_set *s);
  * the two word sets: lowercased words, punctuation and very common words
  * ignored, scored as overlap / sqrt(example's words); examples sharing no
  * word come after all others; ties keep file order. Deterministic.
- * Returns how many were picked (min(k, count)), or -1 when out of memory. */
+ * Returns how many were picked (min(k, count)). */
 int fewshot_select(const struct fewshot_set *s, const char *idea, const char *context, size_t k,
                    size_t *picked);
 
@@ -70,7 +70,7 @@ int fewshot_select(const struct fewshot_set *s, const char *idea, const char *co
  * always), between a sentence saying they show the expected quality and
  * format and are not content to copy, and the end of the section. Returns
  * a malloc'd string owned by the caller, with *n_used (may be NULL) the
- * number of examples in it; NULL when s is empty or out of memory. */
+ * number of examples in it; NULL when s is empty or k is 0. */
 char *fewshot_render(const struct fewshot_set *s, const char *idea, const char *context, size_t k,
                      size_t *n_used);
 

@@ -8,7 +8,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "utf8.h"
+#include "text_escape.h"
 
 /* One log line at most, newline included: long enough for any message the
  * daemon writes, and one buffer means one write (see log_msg). */
@@ -43,33 +43,11 @@ const char *log_level_name(enum log_level level) {
     return level_names[level];
 }
 
-/* The visible form of the character at s: an escape written to esc (its
- * length returned), or 0 when it is printed as it is. *used gets the bytes
- * it takes in s. */
-static size_t log_escape_char(const char *s, size_t len, char esc[8], size_t *used) {
-    unsigned char c = (unsigned char)s[0];
-    uint32_t cp = c;
-    size_t n = c < 0x80 ? 1 : utf8_decode(s, len, &cp);
-    *used = n ? n : 1;
-    if (n == 0) /* not UTF-8: a raw 0x9B would be CSI to an 8-bit terminal */
-        return (size_t)snprintf(esc, 8, "\\x%02x", c);
-    if (cp == '\n' || cp == '\r' || cp == '\t') {
-        esc[0] = '\\';
-        esc[1] = cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't';
-        return 2;
-    }
-    if (cp < 0x20 || cp == 0x7F)
-        return (size_t)snprintf(esc, 8, "\\x%02x", (unsigned)cp);
-    if (cp >= 0x80 && cp <= 0x9F)
-        return (size_t)snprintf(esc, 8, "\\u%04x", (unsigned)cp);
-    return 0;
-}
-
 size_t log_escape(const char *s, size_t len, char *out, size_t cap) {
     size_t o = 0, i = 0;
     while (i < len) {
-        char esc[8];
-        size_t used, n = log_escape_char(s + i, len - i, esc, &used);
+        char esc[TEXT_ESC_MAX];
+        size_t used, n = text_escape_char(s + i, len - i, TEXT_ONE_LINE, esc, &used);
         const char *piece = n ? esc : s + i;
         size_t piece_len = n ? n : used;
         if (piece_len > cap - o)

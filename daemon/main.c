@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "config.h"
 #include "daemon.h"
 #include "fewshot.h"
@@ -22,6 +23,7 @@
 #include "server.h"
 #include "sockpath.h"
 #include "store.h"
+#include "xalloc.h"
 
 /* Exit codes (promptd(8)). */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_CONFIG = 2 };
@@ -227,10 +229,8 @@ static int check_config(const struct config *cfg) {
     }
     json_t *j = config_to_json(cfg);
     json_object_set_new(j, "socket (resolved)", json_string(path));
-    char *text = json_dumps(j, JSON_INDENT(2));
+    char *text = json_dumps(j, JSON_INDENT(2)); /* an object: never NULL (xalloc) */
     json_decref(j);
-    if (!text)
-        return EXIT_RUNTIME;
     printf("%s\n", text);
     free(text);
     return EXIT_OK;
@@ -240,15 +240,10 @@ static int check_config(const struct config *cfg) {
  * and the log name that path, not the one promptd would have chosen. */
 static int adopt_socket_name(struct daemon *d, int fd, char *err, size_t errlen) {
     char name[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
-    if (sdnotify_socket_path(fd, name, sizeof name, err, errlen) != 0)
+    if (activation_socket_name(fd, name, sizeof name, err, errlen) != 0)
         return -1;
-    char *copy = strdup(name);
-    if (!copy) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     free(d->socket_path);
-    d->socket_path = copy;
+    d->socket_path = xstrdup(name);
     return 0;
 }
 
@@ -257,7 +252,7 @@ static int adopt_socket_name(struct daemon *d, int fd, char *err, size_t errlen)
  * database. */
 static int claim_socket(struct main_state *m, char *err, size_t errlen) {
     struct daemon *d = &m->d;
-    int fd = sdnotify_listen_fd();
+    int fd = activation_listen_fd();
     m->socket_from_systemd = fd >= 0;
     if (fd >= 0) {
         if (adopt_socket_name(d, fd, err, errlen) != 0)
@@ -310,6 +305,7 @@ int main(int argc, char **argv) {
     static struct main_state state; /* static: large, and lives as long as the process */
     struct main_state *m = &state;
     struct daemon *d = &m->d;
+    xalloc_install_jansson(); /* before any json_*: the config and the methods use it */
     int rc = parse_args(argc, argv, &m->opt);
     if (rc >= 0)
         return rc;
@@ -335,7 +331,7 @@ int main(int argc, char **argv) {
         free_state(m);
         return EXIT_CONFIG;
     }
-    d->socket_path = strdup(path);
+    d->socket_path = xstrdup(path);
 
     signal(SIGPIPE, SIG_IGN); /* a vanished client is an error code, not a death */
     raise_fd_limit();
@@ -346,8 +342,6 @@ int main(int argc, char **argv) {
      * SQLITE_ENABLED the methods answer persistence_disabled. */
     rpc_register(d, methods_history);
     d->health_database = methods_history_health;
-    if (!d->socket_path)
-        return stop_early(m, "out of memory");
     if (claim_socket(m, err, sizeof err) != 0)
         return stop_early(m, err);
     if (d->cfg->sqlite_enabled && store_open(d, d->cfg, &d->store, err, sizeof err) != 0)

@@ -8,7 +8,7 @@
 #include "promptd_limits.h"
 #include "protocol.h"
 #include "store.h"
-#include "store_read.h"
+#include "xalloc.h"
 
 /* One history call waiting for the store. The store always calls back
  * exactly once. A cancel (client gone, `cancel`, shutdown) answers the
@@ -70,14 +70,10 @@ static struct store *need_store(struct rpc_call *call) {
     return s;
 }
 
-/* The request state for a call that goes to the store, or NULL after
- * answering an error. */
+/* The request state for a call that goes to the store: owned by the
+ * store's callback (hreq_done frees it). */
 static struct hreq *hreq_new(struct rpc_call *call, const char *field) {
-    struct hreq *r = malloc(sizeof *r);
-    if (!r) {
-        rpc_reply_error(call, RPC_INTERNAL, NULL, "internal error: out of memory");
-        return NULL;
-    }
+    struct hreq *r = xmalloc(sizeof *r);
     r->call = call;
     r->field = field;
     atomic_init(&r->cancel.state, STORE_CANCEL_PENDING);
@@ -133,8 +129,7 @@ static void method_history_list(struct rpc_call *call, json_t *params) {
     f.limit = (long)limit;
     f.offset = (long)offset;
     struct hreq *r = hreq_new(call, NULL);
-    if (r)
-        store_read_list(s, &f, &r->cancel, hreq_done, r);
+    store_list(s, &f, &r->cancel, hreq_done, r);
 }
 
 static void method_history_get(struct rpc_call *call, json_t *params) {
@@ -143,8 +138,7 @@ static void method_history_get(struct rpc_call *call, json_t *params) {
     if (!s || !rpc_param_int(call, params, "id", true, 1, INT64_MAX, &id))
         return;
     struct hreq *r = hreq_new(call, "id");
-    if (r)
-        store_get_async(s, (int64_t)id, hreq_done, r);
+    store_get_async(s, (int64_t)id, hreq_done, r);
 }
 
 /* The query within LIMIT_SEARCH_QUERY_BYTES and _TERMS, or false after
@@ -158,7 +152,7 @@ static bool search_query_ok(struct rpc_call *call, const char *query) {
                                 bytes, LIMIT_SEARCH_QUERY_BYTES);
         return false;
     }
-    if ((terms = store_fts_terms(query)) > LIMIT_SEARCH_QUERY_TERMS) {
+    if ((terms = store_search_terms(query)) > LIMIT_SEARCH_QUERY_TERMS) {
         rpc_reply_invalid_param(call, "query",
                                 "\"query\" has %zu different words, but at most %d different "
                                 "words are searched (every one must match): leave some out.",
@@ -177,8 +171,7 @@ static void method_history_search(struct rpc_call *call, json_t *params) {
         !search_query_ok(call, query))
         return;
     struct hreq *r = hreq_new(call, "query");
-    if (r)
-        store_read_search(s, query, (long)limit, &r->cancel, hreq_done, r);
+    store_search(s, query, (long)limit, &r->cancel, hreq_done, r);
 }
 
 /* Exactly one of id, before, all: true. */
@@ -201,8 +194,6 @@ static void method_history_delete(struct rpc_call *call, json_t *params) {
         return;
     }
     struct hreq *r = hreq_new(call, "id");
-    if (!r)
-        return;
     if (id > 0)
         store_delete_id(s, (int64_t)id, &r->cancel, hreq_done, r);
     else if (before[0])
@@ -217,8 +208,7 @@ static void method_stats(struct rpc_call *call, json_t *params) {
     if (!s || !param_time(call, params, "since", false, since))
         return;
     struct hreq *r = hreq_new(call, "since");
-    if (r)
-        store_read_stats(s, since[0] ? since : NULL, &r->cancel, hreq_done, r);
+    store_stats(s, since[0] ? since : NULL, &r->cancel, hreq_done, r);
 }
 
 static void method_cleanup(struct rpc_call *call, json_t *params) {
@@ -227,8 +217,7 @@ static void method_cleanup(struct rpc_call *call, json_t *params) {
     if (!s || !rpc_param_int(call, params, "days", true, 0, 36500, &days))
         return;
     struct hreq *r = hreq_new(call, "days");
-    if (r)
-        store_cleanup(s, (long)days, &r->cancel, hreq_done, r);
+    store_cleanup(s, (long)days, &r->cancel, hreq_done, r);
 }
 
 /* db.backup: path, and overwrite (replace an older backup there). */
@@ -240,8 +229,7 @@ static void method_db_backup(struct rpc_call *call, json_t *params) {
         !rpc_param_bool(call, params, "overwrite", &overwrite))
         return;
     struct hreq *r = hreq_new(call, "path");
-    if (r)
-        store_backup(s, path, overwrite, &r->cancel, hreq_done, r);
+    store_backup(s, path, overwrite, &r->cancel, hreq_done, r);
 }
 
 static void method_db_restore(struct rpc_call *call, json_t *params) {
@@ -250,8 +238,7 @@ static void method_db_restore(struct rpc_call *call, json_t *params) {
     if (!s || !param_path(call, params, &path))
         return;
     struct hreq *r = hreq_new(call, "path");
-    if (r)
-        store_restore(s, path, &r->cancel, hreq_done, r);
+    store_restore(s, path, &r->cancel, hreq_done, r);
 }
 
 static void method_db_check(struct rpc_call *call, json_t *params) {
@@ -259,8 +246,7 @@ static void method_db_check(struct rpc_call *call, json_t *params) {
     if (!s)
         return;
     struct hreq *r = hreq_new(call, NULL);
-    if (r)
-        store_check(s, hreq_done, r);
+    store_check(s, hreq_done, r);
 }
 
 json_t *methods_history_health(struct daemon *d) {

@@ -141,8 +141,6 @@ static void improve_reply_result(struct improve_call *ic, const struct llm_outco
 /* data for an engine error: http_status and detail when known. */
 static json_t *improve_error_data(const struct llm_outcome *out) {
     json_t *data = json_object();
-    if (!data)
-        return NULL;
     if (out->provider)
         json_object_set_new(data, "provider", json_string(out->provider));
     if (out->http_status)
@@ -179,18 +177,15 @@ static void improve_on_done(void *arg, const struct llm_outcome *out) {
 }
 
 /* The examples section of a few-shot call (owned by the caller), chosen
- * from the trainset loaded now; NULL in zero-shot mode. Out of memory, or
- * a SIGHUP that removed the trainset while a parent_id was being read,
- * answers zero-shot, and the backend then says so. */
+ * from the trainset loaded now; NULL in zero-shot mode. A SIGHUP that
+ * removed the trainset while a parent_id was being read answers
+ * zero-shot, and the backend then says so. */
 static char *improve_examples(struct improve_call *ic) {
     if (!ic->few_shot)
         return NULL;
     struct daemon *d = ic->d;
-    char *text = fewshot_render(d->fewshot, ic->idea, ic->context, (size_t)d->cfg->fewshot_k,
-                                &ic->n_examples);
-    if (!text && fewshot_count(d->fewshot) > 0)
-        log_warn("few-shot: no examples could be prepared (out of memory); answering zero-shot");
-    return text;
+    return fewshot_render(d->fewshot, ic->idea, ic->context, (size_t)d->cfg->fewshot_k,
+                          &ic->n_examples);
 }
 
 static void improve_run(struct improve_call *ic, const char *parent_prompt) {
@@ -255,8 +250,8 @@ static bool improve_text_param(struct rpc_call *call, json_t *params, const char
             rpc_reply_invalid_param(call, name, "missing required parameter \"%s\"", name);
             return false;
         }
-        *out = strdup("");
-        return *out != NULL;
+        *out = xstrdup("");
+        return true;
     }
     if (!json_is_string(v)) {
         rpc_reply_invalid_param(call, name, "\"%s\" must be a string", name);
@@ -275,8 +270,8 @@ static bool improve_text_param(struct rpc_call *call, json_t *params, const char
                                 name, min_chars, max_chars, chars);
         return false;
     }
-    *out = strndup(s, len);
-    return *out != NULL;
+    *out = xstrndup(s, len);
+    return true;
 }
 
 static bool improve_model_ok(const char *m) {
@@ -307,9 +302,9 @@ static bool improve_target_params(struct rpc_call *call, json_t *params, char **
                                 IMPROVE_MODEL_MAX_BYTES);
         return false;
     }
-    *provider = p ? strdup(p) : NULL;
+    *provider = p ? xstrdup(p) : NULL;
     if (model)
-        *model = m ? strdup(m) : NULL;
+        *model = m ? xstrdup(m) : NULL;
     return true;
 }
 
@@ -362,21 +357,15 @@ static bool improve_read_params(struct improve_call *ic, json_t *params) {
                                 IMPROVE_CLIENT_MAX_CHARS);
         return false;
     }
-    if (client && !(ic->client = strdup(client))) {
-        rpc_reply_error(call, RPC_INTERNAL, NULL, "out of memory");
-        return false;
-    }
+    if (client)
+        ic->client = xstrdup(client);
     ic->parent_id = parent;
     return true;
 }
 
 static void method_improve(struct rpc_call *call, json_t *params) {
     struct daemon *d = rpc_call_daemon(call);
-    struct improve_call *ic = calloc(1, sizeof *ic);
-    if (!ic) {
-        rpc_reply_error(call, RPC_INTERNAL, NULL, "out of memory");
-        return;
-    }
+    struct improve_call *ic = xcalloc(1, sizeof *ic);
     ic->call = call;
     ic->d = d;
     ic->parent_id = -1;

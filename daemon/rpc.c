@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "conn.h"
 #include "daemon.h"
 #include "log.h"
 #include "promptd_limits.h"
 #include "protocol.h"
+#include "xalloc.h"
 
 struct rpc_call {
     struct daemon *d;  /* borrowed */
@@ -22,7 +24,7 @@ struct rpc_call {
     size_t sent_bytes; /* notifications sent so far, for conn's answer_guess */
     rpc_cancel_fn cancel_fn;
     void *cancel_arg;
-    struct rpc_call *prev, *next; /* conn's in-flight list */
+    LIST_ENTRY(rpc_call) entry; /* conn's in-flight list */
 };
 
 /* Method names in messages are cut to this many bytes: a client may send
@@ -52,8 +54,8 @@ static size_t rpc_send(struct conn *conn, json_t *msg) {
     /* 15 significant digits: 0.3 stays "0.3", not 0.29999999999999999. */
     char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(msg);
-    if (!text) {
-        log_error("cannot encode a response (out of memory?)");
+    if (!text) { /* a message is an object: only a broken invariant gets here */
+        log_error("cannot encode a response");
         return 0;
     }
     size_t len = strlen(text);
@@ -81,21 +83,13 @@ static void rpc_send_early_error(struct daemon *d, struct conn *conn, json_t *id
 
 static void rpc_link(struct rpc_call *call) {
     struct conn *c = call->conn;
-    call->next = c->calls;
-    if (c->calls)
-        c->calls->prev = call;
-    c->calls = call;
+    LIST_INSERT_HEAD(&c->calls, call, entry);
     c->n_calls++;
 }
 
 static void rpc_unlink(struct rpc_call *call) {
     struct conn *c = call->conn;
-    if (call->prev)
-        call->prev->next = call->next;
-    else
-        c->calls = call->next;
-    if (call->next)
-        call->next->prev = call->prev;
+    LIST_REMOVE(call, entry);
     c->n_calls--;
 }
 
@@ -122,9 +116,8 @@ static void rpc_finish(struct rpc_call *call, json_t *msg, bool ok) {
 }
 
 void rpc_reply(struct rpc_call *call, json_t *result) {
-    if (!result) {
-        rpc_reply_error(call, RPC_INTERNAL, NULL,
-                        "internal error: out of memory building the result");
+    if (!result) { /* json_pack refused its arguments (a NULL string): a bug, answered */
+        rpc_reply_error(call, RPC_INTERNAL, NULL, "internal error: the result could not be built");
         return;
     }
     json_t *msg = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id",
@@ -190,19 +183,21 @@ void rpc_cancel_conn_calls(struct conn *conn) {
     bool again = true;
     while (again) {
         again = false;
-        for (struct rpc_call *c = conn->calls; c; c = c->next)
-            if (c->cancel_fn) {
-                rpc_cancel_call(c);
-                again = true;
-                break;
-            }
+        struct rpc_call *c;
+        LIST_FOREACH(c, &conn->calls, entry)
+        if (c->cancel_fn) {
+            rpc_cancel_call(c);
+            again = true;
+            break;
+        }
     }
 }
 
 bool rpc_cancel_by_id(struct conn *conn, json_t *request_id) {
-    for (struct rpc_call *c = conn->calls; c; c = c->next)
-        if (c->id && json_equal(c->id, request_id))
-            return rpc_cancel_call(c);
+    struct rpc_call *c;
+    LIST_FOREACH(c, &conn->calls, entry)
+    if (c->id && json_equal(c->id, request_id))
+        return rpc_cancel_call(c);
     return false;
 }
 
@@ -369,15 +364,8 @@ void rpc_handle_line(struct daemon *d, struct conn *conn, const char *line, size
         json_decref(req);
         return;
     }
-    struct rpc_call *call = calloc(1, sizeof *call);
+    struct rpc_call *call = xcalloc(1, sizeof *call);
     json_t *params = r.params ? json_incref(r.params) : json_object();
-    if (!call || !params) {
-        free(call);
-        json_decref(params);
-        rpc_send_early_error(d, conn, id, RPC_INTERNAL, "internal error: out of memory");
-        json_decref(req);
-        return;
-    }
     call->d = d;
     call->conn = conn;
     call->request = req;

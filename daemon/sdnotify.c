@@ -1,14 +1,9 @@
 #include "sdnotify.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -20,67 +15,18 @@
 #define MSG_NOSIGNAL 0 /* SIGPIPE is ignored anyway */
 #endif
 
-/* sd_listen_fds(3): passed sockets start at fd 3. */
-#define SD_LISTEN_FDS_START 3
-
-int sdnotify_listen_fd(void) {
-    const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
-    if (!pid_s || !fds_s)
+int sdnotify_address(const char *path, struct sockaddr_un *addr, socklen_t *alen) {
+    if (path[0] != '/' && path[0] != '@')
         return -1;
-    char *end;
-    long pid = strtol(pid_s, &end, 10);
-    bool ours = *end == '\0' && pid == (long)getpid();
-    long n = strtol(fds_s, &end, 10);
-    bool valid = *end == '\0' && n >= 1;
-    unsetenv("LISTEN_PID");
-    unsetenv("LISTEN_FDS");
-    unsetenv("LISTEN_FDNAMES");
-    if (!ours || !valid)
+    size_t len = strlen(path);
+    memset(addr, 0, sizeof *addr);
+    addr->sun_family = AF_UNIX;
+    if (len >= sizeof addr->sun_path)
         return -1;
-    if (n > 1)
-        log_warn("systemd passed %ld sockets; promptd serves only the first", n);
-    int flags = fcntl(SD_LISTEN_FDS_START, F_GETFD);
-    if (flags < 0) {
-        log_warn("LISTEN_FDS is set but fd %d is not open: binding the socket instead",
-                 SD_LISTEN_FDS_START);
-        return -1;
-    }
-    fcntl(SD_LISTEN_FDS_START, F_SETFD, flags | FD_CLOEXEC);
-    return SD_LISTEN_FDS_START;
-}
-
-int sdnotify_socket_path(int fd, char *out, size_t outlen, char *err, size_t errlen) {
-    struct sockaddr_un addr;
-    socklen_t alen = sizeof addr;
-    int type = 0, listening = 0;
-    socklen_t tlen = sizeof type, llen = sizeof listening;
-    memset(&addr, 0, sizeof addr);
-    if (getsockname(fd, (struct sockaddr *)&addr, &alen) != 0 || addr.sun_family != AF_UNIX ||
-        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM) {
-        snprintf(err, errlen,
-                 "the socket passed by the service manager (fd %d) is not a Unix stream socket: "
-                 "its unit needs ListenStream=/path/to/promptd.sock",
-                 fd);
-        return -1;
-    }
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) == 0 && !listening) {
-        snprintf(err, errlen,
-                 "the socket passed by the service manager (fd %d) is not listening: its unit "
-                 "must not set Accept=yes",
-                 fd);
-        return -1;
-    }
-    size_t len = alen > offsetof(struct sockaddr_un, sun_path)
-                     ? (size_t)alen - offsetof(struct sockaddr_un, sun_path)
-                     : 0;
-    if (len > sizeof addr.sun_path)
-        len = sizeof addr.sun_path;
-    if (len == 0 || (addr.sun_path[0] == '\0' && len == 1))
-        snprintf(out, outlen, "fd %d", fd); /* unnamed */
-    else if (addr.sun_path[0] == '\0')
-        snprintf(out, outlen, "@%.*s", (int)(len - 1), addr.sun_path + 1);
-    else
-        snprintf(out, outlen, "%.*s", (int)strnlen(addr.sun_path, len), addr.sun_path);
+    memcpy(addr->sun_path, path, len);
+    if (path[0] == '@')
+        addr->sun_path[0] = '\0'; /* Linux abstract namespace */
+    *alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
     return 0;
 }
 
@@ -88,21 +34,17 @@ void sdnotify_send(const char *state) {
     const char *path = getenv("NOTIFY_SOCKET");
     if (!path || (path[0] != '/' && path[0] != '@'))
         return;
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    size_t len = strlen(path);
-    if (len >= sizeof addr.sun_path) {
+    struct sockaddr_un addr;
+    socklen_t alen;
+    if (sdnotify_address(path, &addr, &alen) != 0) {
         log_debug("NOTIFY_SOCKET is too long");
         return;
     }
-    memcpy(addr.sun_path, path, len);
-    if (path[0] == '@')
-        addr.sun_path[0] = '\0'; /* Linux abstract namespace */
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         log_debug("cannot notify the service manager: %s", strerror(errno));
         return;
     }
-    socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
     if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr, alen) < 0)
         log_debug("cannot notify the service manager: %s", strerror(errno));
     close(fd);

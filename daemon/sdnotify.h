@@ -1,21 +1,17 @@
-/* systemd integration without libsystemd: socket activation (LISTEN_FDS)
- * and readiness notification (NOTIFY_SOCKET). Both are no-ops elsewhere,
- * e.g. under launchd or when started by hand. */
+/* Readiness notification without libsystemd (sd_notify(3)): state strings
+ * sent as datagrams to NOTIFY_SOCKET. A no-op when the variable is absent,
+ * e.g. under launchd or when started by hand. Socket activation is
+ * activation's. */
 #ifndef PROMPTD_SDNOTIFY_H
 #define PROMPTD_SDNOTIFY_H
 
-#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
-/* The first inherited listening socket (fd 3) when LISTEN_PID is our pid and
- * LISTEN_FDS >= 1, else -1. Unsets the variables so children do not
- * inherit them. */
-int sdnotify_listen_fd(void);
-
-/* Names the socket systemd passed (fd): its path, "@name" for a Linux
- * abstract socket, for health and the log. Returns 0, or -1 with a sentence
- * in err when fd is not a listening Unix stream socket (a unit whose
- * ListenStream= or Accept= is wrong). */
-int sdnotify_socket_path(int fd, char *out, size_t outlen, char *err, size_t errlen);
+/* Fills addr and alen for the NOTIFY_SOCKET value path: a filesystem path
+ * ("/...") or a Linux abstract name ("@..."). Returns 0, or -1 when path is
+ * neither or does not fit in sun_path. */
+int sdnotify_address(const char *path, struct sockaddr_un *addr, socklen_t *alen);
 
 /* Sends a state string such as "READY=1\nSTATUS=serving" to NOTIFY_SOCKET
  * when it is set. Failures are logged at debug level and otherwise

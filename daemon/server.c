@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "promptd_limits.h"
 #include "rpc.h"
+#include "xalloc.h"
 
 /* During shutdown, how often to look whether in-flight work is done. */
 #define SHUTDOWN_POLL_MS 10
@@ -34,9 +36,8 @@ struct server {
     bool has_listener;     /* bound or adopted: closing it removes our socket file */
     bool owns_socket_file; /* we bound it: unlink at exit */
     char path[LIMIT_SOCKET_PATH_BYTES];
-    int lock_fd;        /* flock on PATH.lock: one daemon per socket; -1 when none */
-    struct conn *conns; /* open connections */
-    size_t n_conns;
+    int lock_fd;            /* flock on PATH.lock: one daemon per socket; -1 when none */
+    struct conn_list conns; /* open connections: each links itself (conn_create) */
     uint64_t accept_errors; /* refused accepts (fd exhaustion), for the log's rate limit */
     uv_timer_t shutdown_timer;
     uv_idle_t closer;        /* runs server_close_overflowed once, when asked */
@@ -57,22 +58,20 @@ size_t server_max_request_bytes(const struct server *srv) {
     return (size_t)srv->d->cfg->max_request_bytes;
 }
 
+void server_conn_opened(struct server *srv, struct conn *c) {
+    LIST_INSERT_HEAD(&srv->conns, c, entry);
+}
+
 void server_conn_closed(struct server *srv, struct conn *c) {
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    srv->n_conns--;
+    LIST_REMOVE(c, entry);
 }
 
 static void server_close_overflowed(uv_idle_t *idle) {
     struct server *srv = idle->data;
     uv_idle_stop(idle);
     struct conn *next;
-    for (struct conn *c = srv->conns; c; c = next) {
-        next = c->next;
+    for (struct conn *c = LIST_FIRST(&srv->conns); c; c = next) {
+        next = LIST_NEXT(c, entry); /* conn_close may unlink c */
         if (c->overflowed)
             conn_close(c);
     }
@@ -86,8 +85,8 @@ static void server_check_hangups(uv_timer_t *t) {
     struct server *srv = t->data;
     bool any = false;
     struct conn *next;
-    for (struct conn *c = srv->conns; c; c = next) {
-        next = c->next;
+    for (struct conn *c = LIST_FIRST(&srv->conns); c; c = next) {
+        next = LIST_NEXT(c, entry); /* conn_check_hangup may close c */
         any |= conn_check_hangup(c);
     }
     if (!any)
@@ -101,10 +100,6 @@ void server_watch_hangups(struct server *srv) {
                              CONN_HANGUP_CHECK_MS);
 }
 
-static void server_free_unaccepted(uv_handle_t *h) {
-    free(h->data);
-}
-
 static void server_on_connection(uv_stream_t *listener, int status) {
     struct server *srv = listener->data;
     if (status < 0) {
@@ -115,29 +110,9 @@ static void server_on_connection(uv_stream_t *listener, int status) {
                      uv_strerror(status));
         return;
     }
-    struct conn *c = calloc(1, sizeof *c);
-    if (!c || uv_pipe_init(srv->d->loop, &c->pipe, 0) != 0) {
-        log_error("out of memory accepting a client");
-        free(c);
-        return;
-    }
-    c->pipe.data = c;
-    int rc = uv_accept(listener, (uv_stream_t *)&c->pipe);
-    if (rc < 0) {
-        if (srv->accept_errors++ % 100 == 0)
-            log_warn("cannot accept a client: %s", uv_strerror(rc));
-        uv_close((uv_handle_t *)&c->pipe, server_free_unaccepted);
-        return;
-    }
-    c->d = srv->d;
-    c->srv = srv;
-    c->refs = 1;
-    c->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = c;
-    srv->conns = c;
-    srv->n_conns++;
-    conn_start(c);
+    int rc = conn_create(srv->d, srv, listener);
+    if (rc < 0 && srv->accept_errors++ % 100 == 0)
+        log_warn("cannot accept a client: %s", uv_strerror(rc));
 }
 
 /* Another daemon holds the lock or answers on the socket: find its pid to
@@ -211,14 +186,17 @@ static int server_clear_stale(struct server *srv, char *err, size_t errlen) {
     return 0;
 }
 
-static struct server *server_new(struct daemon *d) {
-    struct server *srv = calloc(1, sizeof *srv);
-    if (!srv)
-        return NULL;
+/* The server, not yet bound: NULL with a sentence in err when libuv
+ * refuses the listener's handle. */
+static struct server *server_new(struct daemon *d, char *err, size_t errlen) {
+    struct server *srv = xcalloc(1, sizeof *srv);
     srv->d = d;
     srv->lock_fd = -1;
+    LIST_INIT(&srv->conns);
     srv->listener.data = srv;
-    if (uv_pipe_init(d->loop, &srv->listener, 0) != 0) {
+    int rc = uv_pipe_init(d->loop, &srv->listener, 0);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot create the listening socket: %s", uv_strerror(rc));
         free(srv);
         return NULL;
     }
@@ -233,11 +211,9 @@ static struct server *server_new(struct daemon *d) {
 }
 
 int server_bind(struct daemon *d, const char *path, char *err, size_t errlen) {
-    struct server *srv = server_new(d);
-    if (!srv) {
-        snprintf(err, errlen, "out of memory");
+    struct server *srv = server_new(d, err, errlen);
+    if (!srv)
         return -1;
-    }
     snprintf(srv->path, sizeof srv->path, "%s", path);
     int rc = server_take_lock(srv, err, errlen);
     if (rc == 0)
@@ -261,11 +237,9 @@ int server_bind(struct daemon *d, const char *path, char *err, size_t errlen) {
 }
 
 int server_adopt_fd(struct daemon *d, int fd, char *err, size_t errlen) {
-    struct server *srv = server_new(d);
-    if (!srv) {
-        snprintf(err, errlen, "out of memory");
+    struct server *srv = server_new(d, err, errlen);
+    if (!srv)
         return -1;
-    }
     snprintf(srv->path, sizeof srv->path, "fd %d", fd);
     int rc = uv_pipe_open(&srv->listener, fd);
     if (rc < 0) {
@@ -304,16 +278,17 @@ static void server_close_listener(struct server *srv) {
 }
 
 static bool server_output_pending(const struct server *srv) {
-    for (const struct conn *c = srv->conns; c; c = c->next)
-        if (c->out_bytes > 0 && !c->closing)
-            return true;
+    const struct conn *c;
+    LIST_FOREACH(c, &srv->conns, entry)
+    if (c->out_bytes > 0 && !c->closing)
+        return true;
     return false;
 }
 
 static void server_close_all(struct server *srv) {
     struct conn *next;
-    for (struct conn *c = srv->conns; c; c = next) {
-        next = c->next;
+    for (struct conn *c = LIST_FIRST(&srv->conns); c; c = next) {
+        next = LIST_NEXT(c, entry); /* conn_close may unlink c */
         conn_close(c);
     }
 }
@@ -328,8 +303,9 @@ static void server_shutdown_tick(uv_timer_t *t) {
         log_warn("stopping: cancelling %llu request(s) still in flight after %d ms",
                  (unsigned long long)d->requests.in_flight, LIMIT_SHUTDOWN_GRACE_MS);
         srv->cancelled_leftovers = true;
-        for (struct conn *c = srv->conns; c; c = c->next)
-            rpc_cancel_conn_calls(c);
+        struct conn *c;
+        LIST_FOREACH(c, &srv->conns, entry)
+        rpc_cancel_conn_calls(c);
     }
     bool flushing =
         server_output_pending(srv) && elapsed < LIMIT_SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS;
@@ -346,8 +322,9 @@ void server_shutdown(struct daemon *d, void (*done)(struct daemon *d)) {
     struct server *srv = d->server;
     d->stopping = true;
     server_close_listener(srv);
-    for (struct conn *c = srv->conns; c; c = c->next)
-        conn_stop_reading(c);
+    struct conn *c;
+    LIST_FOREACH(c, &srv->conns, entry)
+    conn_stop_reading(c);
     srv->shutdown_done = done;
     srv->shutdown_started_ms = uv_now(d->loop);
     srv->shutdown_timer.data = srv;

@@ -35,7 +35,9 @@ void server_shutdown(struct daemon *d, void (*done)(struct daemon *d));
 /* Frees what is left after the loop has stopped (the lock file). */
 void server_free(struct daemon *d);
 
-/* Called by conn.c. */
+/* Called by conn.c: a connection links itself as it is created and
+ * unlinks as its handle closes. */
+void server_conn_opened(struct server *srv, struct conn *c);
 void server_conn_closed(struct server *srv, struct conn *c);
 size_t server_max_request_bytes(const struct server *srv);
 /* The buffer a connection reads into; its bytes are valid until the read

@@ -39,11 +39,11 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
-#include "migrate.h"
 #include "promptd_limits.h"
 #include "store.h"
-#include "store_internal.h"
-#include "store_read.h"
+#include "store_migrate.h"
+#include "store_query.h"
+#include "store_writer.h"
 
 #define VOCAB      6000
 #define POOL       4096 /* distinct texts of each kind, combined at random */
@@ -390,7 +390,7 @@ static double fill(struct bench *b) {
 /* ~49 transactions: a stable median, and a few seconds per ceiling. */
 #define CEILING_MAX_ROWS 200000
 
-/* One row as the writer binds it (item_from_row in daemon/store.c): the
+/* One row as the writer binds it (item_from_row in daemon/store/store_writer.c): the
  * guardrails as compact JSON, the timestamp as text, confidence clamped. */
 struct ceiling_row {
     struct history_row row;
@@ -464,7 +464,7 @@ static void ceiling_rows_free(struct ceiling_rows *rows) {
 }
 
 /* The writer's pragmas that still mean something without a file
- * (writer_pragmas and STORE_NEW_PAGE_SIZE in daemon/store_internal.h). */
+ * (writer_pragmas and STORE_NEW_PAGE_SIZE in daemon/store/store_writer.h). */
 static sqlite3 *memory_db_open(void) {
     sqlite3 *db = NULL;
     char sql[64];
@@ -512,7 +512,7 @@ static struct ceiling_db fts5_alone_db(void) {
     };
 }
 
-/* insert_one in daemon/store.c, from a row shaped as item_from_row shapes
+/* insert_one in daemon/store/store_writer.c, from a row shaped as item_from_row shapes
  * it: the same values, the same NULLs. */
 static void bind_history_row(sqlite3_stmt *st, int64_t id, const struct ceiling_row *r) {
     const struct history_row *h = &r->row;
@@ -546,7 +546,7 @@ static void bind_history_row(sqlite3_stmt *st, int64_t id, const struct ceiling_
 static struct ceiling_db schema_db(bool with_fts) {
     sqlite3 *db = memory_db_open();
     char err[512];
-    if (migrate_run(db, NULL, NULL, err, sizeof err) != 0) {
+    if (store_migrate_run(db, NULL, NULL, err, sizeof err) != 0) {
         fprintf(stderr, "ceilings: %s\n", err);
         exit(1);
     }
@@ -677,7 +677,7 @@ static void bench_direct_queries(struct bench *b) {
     static const char *const cls_names[4] = {"one mid-frequency word", "two words", "one rare word",
                                              "one very common word"};
     if (sqlite3_open_v2(b->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        store_read_prepare_db(db) != SQLITE_OK)
+        store_q_prepare_db(db) != SQLITE_OK)
         return;
     for (int i = 0; i < QUERIES; i++) {
         json_t *r = NULL;

@@ -80,6 +80,19 @@ def make_immutable(path, on):
         os.chmod(path, 0o400 if on else 0o600)
 
 
+def db_files(path):
+    """The database and the files SQLite keeps next to it, those that exist."""
+    return [f for f in (path, path + "-wal", path + "-shm") if os.path.exists(f)]
+
+
+def make_db_writable(path):
+    """Undoes make_immutable(path, True) as a user must: SQLite creates the
+    -wal and -shm of a read-only database with its mode (0400 after chmod),
+    so fixing the .db alone leaves the writer read-only."""
+    for f in db_files(path):
+        make_immutable(f, False)
+
+
 def can_make_immutable(home):
     probe = os.path.join(home, "probe")
     open(probe, "w").close()
@@ -440,14 +453,25 @@ class Failures(HistoryTestCase):
         path = db_path(d.home)
         d2 = Daemon(env=dict(d.env), home=d.home)
         make_immutable(path, True)
+
+        def repair():
+            # The sentence names every file that cannot be written, with the
+            # command that fixes it: after chmod, the -wal SQLite created
+            # read-only too (as root, chattr +i marks the .db alone).
+            error = database(d2)["last_error"]
+            wal = path + "-wal"
+            if os.path.exists(wal) and not os.access(wal, os.W_OK):
+                self.assertIn(wal, error)
+                self.assertIn("chmod 600 " + path + " " + wal, error)
+            make_db_writable(path)
+
         try:
             d2.start()
-            self.breaker(d2, lambda i: {"idea": "read-only attempt %d" % i},
-                         lambda: make_immutable(path, False), 1.5)
+            self.breaker(d2, lambda i: {"idea": "read-only attempt %d" % i}, repair, 1.5)
             self.assertIn("read-only", d2.log())
             self.assertEqual(d2.stop(), 0)
         finally:
-            make_immutable(path, False)
+            make_db_writable(path)
             d2.cleanup()
             d.cleanup()
 

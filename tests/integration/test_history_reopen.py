@@ -13,8 +13,8 @@ import time
 import unittest
 
 from harness import Daemon, wait_for
-from test_history import builtin_daemon, can_make_immutable, database, db_path, make_immutable, \
-    settled
+from test_history import builtin_daemon, can_make_immutable, database, db_path, \
+    make_db_writable, make_immutable, settled
 
 PAUSE_S = 1.5
 
@@ -47,7 +47,7 @@ class DeleteOnReadOnlyFile(unittest.TestCase):
             e = c.call("history.delete", params)
             self.assertIn("error", e, e)
             self.assertIn("read-only", e["error"]["message"])
-            make_immutable(path, False)
+            make_db_writable(path)  # the .db and the -wal SQLite made read-only with it
             time.sleep(PAUSE_S + 0.2)
             r = c.result("improve", {"idea": "after the repair"})
             self.assertIsInstance(r["id"], int)
@@ -58,7 +58,7 @@ class DeleteOnReadOnlyFile(unittest.TestCase):
             c.close()
             self.assertEqual(d2.stop(), 0)
         finally:
-            make_immutable(path, False)
+            make_db_writable(path)
             d2.cleanup()
             d.cleanup()
 

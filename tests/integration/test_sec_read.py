@@ -39,7 +39,7 @@ QUERY_MAX_BYTES = 1024
 QUERY_MAX_TERMS = 16
 FIELD_MAX_BYTES = 256 * 1024
 PAGE_MAX_BYTES = 4 * 1024 * 1024
-# promptctl's line cap (client/ctl_io.c): the old pages went past it.
+# promptctl's line cap (client/cli/ctl_io.c): the old pages went past it.
 CTL_MAX_LINE = 64 * 1024 * 1024
 
 
@@ -450,7 +450,15 @@ class CsvExportNeutralisesFormulas(unittest.TestCase):
 
     IDEAS = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3",
              "@SUM(A1:A2)", "\tindented idea", "\rcarriage idea", "plain idea",
-             "a=b is fine inside"]
+             "a=b is fine inside", "  =1+1 after spaces", "\n=1+1 after a newline",
+             "\uff1d1+1 full width", " \uff20SUM(A1) full width after a space"]
+
+    @staticmethod
+    def formula_like(cell):
+        if cell[0] in "=+-@\t\r":
+            return True
+        rest = cell.lstrip(" \t\r\n")
+        return rest[:1] in ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
     def test_csv_cells_are_neutralised(self):
         d = builtin_daemon()
@@ -466,7 +474,7 @@ class CsvExportNeutralisesFormulas(unittest.TestCase):
                 text = f.read()
             table = list(csv.DictReader(io.StringIO(text, newline="")))
             got = {t["original_idea"] for t in table}
-            want = {("'" + i if i[0] in "=+-@\t\r" else i) for i in self.IDEAS}
+            want = {("'" + i if self.formula_like(i) else i) for i in self.IDEAS}
             self.assertEqual(got, want)
             self.assertIn("'=cmd prompt", {t["improved_prompt"] for t in table})
             # Every cell is quoted, the neutralised ones too.

@@ -196,6 +196,49 @@ class HostileRestore(StoreTestCase):
             self.assertEqual(schema_names(db_path(d.home)), self.our_names)
 
 
+class RestoreBounds(StoreTestCase):
+    """A file promptd itself could never have written: padded with holes
+    past the database its header describes, a row past the stored-field
+    bounds (docs/limits.md), an id below 1. Each is refused before the
+    live history changes, with the reason; nothing is left beside it."""
+
+    def assertRefused(self, d, path, words):
+        e = self.error(d, "db.restore", {"path": path}, timeout=30)
+        self.assertEqual(e["code"], -32602, e)
+        for w in words:
+            self.assertIn(w, e["message"])
+        self.assertEqual(d.call("history.list")["result"]["total"], 0)
+        leftovers = [n for n in os.listdir(os.path.dirname(db_path(d.home)))
+                     if "restore" in n]
+        self.assertEqual(leftovers, [])
+
+    def test_a_file_padded_with_holes_is_refused_before_it_is_copied(self):
+        with builtin_daemon() as d:
+            path = os.path.join(d.home, "sparse.db")
+            shutil.copyfile(self.good, path)
+            with open(path, "r+b") as f:
+                f.truncate(3 << 30)  # 3 GiB apparent, a few KiB on disk
+            self.assertRefused(d, path, ("sparse.db cannot be restored", "not a file SQLite"))
+
+    def test_a_row_past_the_stored_field_bound_is_refused(self):
+        with builtin_daemon() as d:
+            path = self.hostile(d, "UPDATE prompt_history SET improved_prompt = "
+                                   "printf('%.300000c', 'x') WHERE id = 2", "big.db")
+            self.assertRefused(d, path, ("row 2's improved_prompt is 300000 bytes",
+                                         "262144"))
+
+    def test_a_field_at_the_bound_restores(self):
+        with builtin_daemon() as d:
+            path = self.hostile(d, "UPDATE prompt_history SET improved_prompt = "
+                                   "printf('%.262144c', 'x') WHERE id = 2", "edge.db")
+            self.assertEqual(d.call("db.restore", {"path": path})["result"], {"rows": ROWS})
+
+    def test_an_id_below_1_is_refused(self):
+        with builtin_daemon() as d:
+            path = self.hostile(d, "UPDATE prompt_history SET id = -7 WHERE id = 3", "neg.db")
+            self.assertRefused(d, path, ("row -7 has an id below 1",))
+
+
 # ---- item 7: a FIFO given to db.restore / db.backup -------------------------
 
 class OddFiles(StoreTestCase):

@@ -13,6 +13,7 @@ escaped log line.
 """
 import json
 import subprocess
+import tempfile
 import os
 import pty
 import re
@@ -47,7 +48,7 @@ RAW_CONTROLS = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]")
 
 
 def visible(s):
-    """promptctl's rendering (client/ctl_text.c): \\n and \\t as they are,
+    """promptctl's rendering (client/cli/ctl_text.c): \\n and \\t as they are,
     other C0 and DEL as \\xNN, C1 as \\u00NN."""
     out = []
     for ch in s:
@@ -260,6 +261,54 @@ class ImproveOutput(TermBase):
                       json.loads(r.stdout.decode("utf-8"))["models"])
 
 
+# What reads differently from what it is: a right-to-left override
+# ("Trojan Source"), an isolate, a zero-width space, a byte-order mark and a
+# line separator.
+DECEPTIVE = "pay \u202eLIVE\u202c to \u2066x\u2069 a\u200bb\ufeff c\u2028d"
+DECEPTIVE_SHOWN = ("pay \\u202eLIVE\\u202c to \\u2066x\\u2069 a\\u200bb\\ufeff "
+                   "c\\u2028d")
+# Emoji sequences and Persian need ZWJ and ZWNJ: they stay.
+KEPT = "family \U0001F468\u200d\U0001F469 and \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+
+
+class DeceptiveAndClipboard(TermBase):
+    def test_bidi_overrides_and_invisibles_are_shown(self):
+        self.fake.configure(result=evil_result(DECEPTIVE + " " + KEPT))
+        for out in (self.ctl("improve", IDEA).stdout, self.tty("improve", IDEA)[1]):
+            text = out.decode("utf-8")
+            self.assertIn(DECEPTIVE_SHOWN + " " + KEPT, text)
+            for ch in "\u202e\u202c\u2066\u2069\u200b\ufeff\u2028":
+                self.assertNotIn(ch, text)
+
+    def test_json_escapes_them_and_stays_exact(self):
+        self.fake.configure(result=evil_result(DECEPTIVE))
+        r = self.ctl("--json", "improve", IDEA)
+        self.assertEqual(json.loads(r.stdout.decode("utf-8"))["improved_prompt"], DECEPTIVE)
+        self.assertIn(b"\\u202e", r.stdout)
+        self.assertNotIn("\u202e".encode(), r.stdout)
+
+    def test_copy_leaves_control_characters_out(self):
+        self.fake.configure(result=evil_result(EVIL + " " + DECEPTIVE + "\nline two\tend"))
+        with tempfile.TemporaryDirectory() as bin_dir:
+            clip = os.path.join(bin_dir, "clip.txt")
+            tool = os.path.join(bin_dir, "xclip")
+            with open(tool, "w") as f:
+                f.write("#!/bin/sh\ncat > %s\n" % clip)
+            os.chmod(tool, 0o700)
+            env = dict(self.d.env, PATH=bin_dir + ":" + os.environ.get("PATH", ""),
+                       DISPLAY=":99")
+            r = subprocess.run([PROMPTCTL, "--socket", self.d.socket, "improve", "--copy", IDEA],
+                               env=env, capture_output=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(clip, "rb") as f:
+                copied = f.read()
+        self.assertIsNone(RAW_CONTROLS.search(copied), copied)
+        text = copied.decode("utf-8")
+        self.assertTrue(text.startswith("A]0;pwnedB [2J C31m D\ufffdE "), text)
+        self.assertIn("pay LIVE to x ab c", text.replace("d\nline", " d\nline"))
+        self.assertTrue(text.endswith("\nline two\tend"), text)
+
+
 class StoredFields(TermBase):
     """Fields a person (or another client) stored: idea, context, client,
     and the model's fields read back from the history."""
@@ -291,6 +340,17 @@ class StoredFields(TermBase):
             self.assertIn("reasoning:" + visible(EVIL_STORED), text)
             self.assertIn(visible(CLIENT), text)
             self.assertIn("\n" + visible(EVIL_STORED) + "\n", text)
+
+    def test_export_on_a_terminal_escapes_and_to_a_pipe_stays_exact(self):
+        for fmt in ("jsonl", "csv"):
+            code, out = self.tty("export", "--format", fmt)
+            self.assertEqual(code, 0, out)
+            self.assertHarmless(out)
+            self.assertIn("lighthouse ", out.decode("utf-8"))
+        r = self.ctl("export")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [json.loads(line) for line in r.stdout.decode("utf-8").splitlines()]
+        self.assertIn(EVIL_STORED, [row["improved_prompt"] for row in rows])
 
     def test_show_json_is_exact(self):
         r = self.ctl("--json", "show", str(self.row_id))
@@ -359,7 +419,10 @@ class ErrorsAndLog(unittest.TestCase):
             self.assertEqual(r.returncode, 1)
             err = r.stderr.encode()
             self.assertIsNone(RAW_CONTROLS.search(err), err)
-            self.assertIn(b"ERROR forged line \\x1b]0;pwned\\x07\\x1b[2J\\u009b31m\\x0ddone", err)
+            # ... on one line: a forged "promptctl: ..." line cannot follow
+            self.assertIn(b"overloaded\\nERROR forged line \\x1b]0;pwned\\x07\\x1b[2J\\u009b31m\\rdone",
+                          err)
+            self.assertEqual(err.count(b"\n"), 1, err)
             code, out = run_on_terminal(["--socket", d.socket, "improve", IDEA], d.env)
             self.assertEqual(code, 1, out)
             self.assertIsNone(RAW_CONTROLS.search(out), out)

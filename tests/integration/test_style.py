@@ -14,7 +14,7 @@ class StyleTest(unittest.TestCase):
         if not tool:
             self.skipTest("clang-format is not installed (apt-get install clang-format)")
         files = []
-        for pattern in ("daemon/*.[ch]", "daemon/*/*.[ch]", "common/*.[ch]", "client/*.[ch]",
+        for pattern in ("daemon/*.[ch]", "daemon/*/*.[ch]", "common/*.[ch]", "client/cli/*.[ch]",
                         "include/*.h", "tests/unit/*.[ch]",
                         "tests/fuzz/*.c", "tests/bench/*.c", "scripts/*.c"):
             files += glob.glob(os.path.join(ROOT, pattern))

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "log.h"
-#include "migrate.h"
+#include "store_migrate.h"
 #include "unit.h"
 #include "unit_sqlite.h"
 
@@ -56,15 +56,15 @@ static void test_fresh_database(void) {
     sqlite3 *db = NULL;
     char err[512];
     int from = -1, to = -1;
-    struct migrate_info info;
+    struct store_migrate_info info;
     CHECK_INT(sqlite3_open(":memory:", &db), SQLITE_OK);
-    CHECK_INT(migrate_inspect(db, (size_t)migrate_latest(), &info, err, sizeof err), 0);
-    CHECK_INT(info.kind, MIGRATE_EMPTY);
-    CHECK_INT(migrate_run(db, &from, &to, err, sizeof err), 0);
+    CHECK_INT(store_migrate_inspect(db, (size_t)store_migrate_latest(), &info, err, sizeof err), 0);
+    CHECK_INT(info.kind, STORE_MIGRATE_EMPTY);
+    CHECK_INT(store_migrate_run(db, &from, &to, err, sizeof err), 0);
     CHECK_INT(from, 0);
-    CHECK_INT(to, migrate_latest());
-    CHECK(migrate_latest() >= 5);
-    CHECK_INT(scalar(db, "PRAGMA user_version"), migrate_latest());
+    CHECK_INT(to, store_migrate_latest());
+    CHECK(store_migrate_latest() >= 5);
+    CHECK_INT(scalar(db, "PRAGMA user_version"), store_migrate_latest());
     CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('prompt_history', "
                          "'prompt_history_fts', 'history_rollup')"),
               3);
@@ -76,8 +76,8 @@ static void test_fresh_database(void) {
     CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE "
                          "'idx_prompt_history_%'"),
               6);
-    CHECK_INT(migrate_inspect(db, (size_t)migrate_latest(), &info, err, sizeof err), 0);
-    CHECK_INT(info.kind, MIGRATE_PROMPTD);
+    CHECK_INT(store_migrate_inspect(db, (size_t)store_migrate_latest(), &info, err, sizeof err), 0);
+    CHECK_INT(info.kind, STORE_MIGRATE_PROMPTD);
     sqlite3_close(db);
 }
 
@@ -85,13 +85,13 @@ static void test_adopts_legacy_database(void) {
     sqlite3 *db = legacy_db();
     char err[512];
     int from = -1, to = -1;
-    struct migrate_info info;
+    struct store_migrate_info info;
     CHECK(db);
-    CHECK_INT(migrate_inspect(db, (size_t)migrate_latest(), &info, err, sizeof err), 0);
-    CHECK_INT(info.kind, MIGRATE_LEGACY);
-    CHECK_INT(migrate_run(db, &from, &to, err, sizeof err), 0);
+    CHECK_INT(store_migrate_inspect(db, (size_t)store_migrate_latest(), &info, err, sizeof err), 0);
+    CHECK_INT(info.kind, STORE_MIGRATE_LEGACY);
+    CHECK_INT(store_migrate_run(db, &from, &to, err, sizeof err), 0);
     CHECK_INT(from, 0);
-    CHECK_INT(to, migrate_latest());
+    CHECK_INT(to, store_migrate_latest());
     /* Every row kept, with its id. */
     CHECK_INT(scalar(db, "SELECT count(*) FROM prompt_history"), 3);
     CHECK_INT(scalar(db, "SELECT max(id) FROM prompt_history"), 3);
@@ -160,12 +160,12 @@ static void test_refuses_newer_database_untouched(void) {
     char err[512] = "";
     CHECK(db);
     char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", migrate_latest() + 1);
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", store_migrate_latest() + 1);
     CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     int64_t schema_before = scalar(db, "PRAGMA schema_version");
-    CHECK_INT(migrate_run(db, NULL, NULL, err, sizeof err), -1);
+    CHECK_INT(store_migrate_run(db, NULL, NULL, err, sizeof err), -1);
     CHECK(strstr(err, "newer promptd") != NULL);
-    CHECK_INT(scalar(db, "PRAGMA user_version"), migrate_latest() + 1);
+    CHECK_INT(scalar(db, "PRAGMA user_version"), store_migrate_latest() + 1);
     CHECK_INT(scalar(db, "PRAGMA schema_version"), schema_before);
     CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'prompt_history_fts'"),
               0);
@@ -175,10 +175,10 @@ static void test_refuses_newer_database_untouched(void) {
 static void test_refuses_foreign_databases(void) {
     sqlite3 *db = NULL;
     char err[512] = "";
-    struct migrate_info info;
+    struct store_migrate_info info;
     CHECK_INT(sqlite3_open(":memory:", &db), SQLITE_OK);
     CHECK_INT(sqlite3_exec(db, "CREATE TABLE notes(body TEXT)", NULL, NULL, NULL), SQLITE_OK);
-    CHECK_INT(migrate_run(db, NULL, NULL, err, sizeof err), -1);
+    CHECK_INT(store_migrate_run(db, NULL, NULL, err, sizeof err), -1);
     CHECK(strstr(err, "not a prompt history") != NULL);
     CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master"), 1);
     sqlite3_close(db);
@@ -188,10 +188,10 @@ static void test_refuses_foreign_databases(void) {
     CHECK_INT(sqlite3_exec(db, "CREATE TABLE prompt_history(id INTEGER PRIMARY KEY, text TEXT)",
                            NULL, NULL, NULL),
               SQLITE_OK);
-    CHECK_INT(migrate_inspect(db, (size_t)migrate_latest(), &info, err, sizeof err), 0);
-    CHECK_INT(info.kind, MIGRATE_FOREIGN);
+    CHECK_INT(store_migrate_inspect(db, (size_t)store_migrate_latest(), &info, err, sizeof err), 0);
+    CHECK_INT(info.kind, STORE_MIGRATE_FOREIGN);
     CHECK(strstr(err, "no column \"timestamp\"") != NULL);
-    CHECK_INT(migrate_run(db, NULL, NULL, err, sizeof err), -1);
+    CHECK_INT(store_migrate_run(db, NULL, NULL, err, sizeof err), -1);
     sqlite3_close(db);
 }
 
@@ -209,7 +209,7 @@ static void test_failed_migration_rolls_back(void) {
         {"002_broken.sql", "CREATE TABLE half_done(x); THIS IS NOT SQL;", 0},
     };
     CHECK_INT(sqlite3_open(":memory:", &db), SQLITE_OK);
-    CHECK_INT(migrate_run_files(db, files, 2, NULL, &to, err, sizeof err), -1);
+    CHECK_INT(store_migrate_run_files(db, files, 2, NULL, &to, err, sizeof err), -1);
     CHECK(strstr(err, "002_broken.sql") != NULL);
     CHECK_INT(to, 1);
     CHECK_INT(scalar(db, "PRAGMA user_version"), 1);
@@ -225,7 +225,7 @@ static void test_sequence_is_checked(void) {
         {"003_c.sql", "SELECT 1;", 0},
     };
     CHECK_INT(sqlite3_open(":memory:", &db), SQLITE_OK);
-    CHECK_INT(migrate_run_files(db, files, 2, NULL, NULL, err, sizeof err), -1);
+    CHECK_INT(store_migrate_run_files(db, files, 2, NULL, NULL, err, sizeof err), -1);
     CHECK(strstr(err, "003_c.sql") != NULL);
     CHECK_INT(scalar(db, "PRAGMA user_version"), 0);
     sqlite3_close(db);
@@ -236,11 +236,11 @@ static void test_rerun_is_a_no_op(void) {
     char err[512];
     int from = -1, to = -1;
     CHECK(db);
-    CHECK_INT(migrate_run(db, NULL, NULL, err, sizeof err), 0);
+    CHECK_INT(store_migrate_run(db, NULL, NULL, err, sizeof err), 0);
     int64_t schema = scalar(db, "PRAGMA schema_version");
-    CHECK_INT(migrate_run(db, &from, &to, err, sizeof err), 0);
-    CHECK_INT(from, migrate_latest());
-    CHECK_INT(to, migrate_latest());
+    CHECK_INT(store_migrate_run(db, &from, &to, err, sizeof err), 0);
+    CHECK_INT(from, store_migrate_latest());
+    CHECK_INT(to, store_migrate_latest());
     CHECK_INT(scalar(db, "PRAGMA schema_version"), schema);
     CHECK_INT(scalar(db, "SELECT count(*) FROM prompt_history"), 3);
     sqlite3_close(db);

@@ -17,12 +17,12 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
-#include "migrate.h"
 #include "promptd_limits.h"
 #include "protocol.h"
 #include "store.h"
 #include "store_file.h"
-#include "store_read.h"
+#include "store_migrate.h"
+#include "store_query.h"
 #include "unit.h"
 #include "unit_sqlite.h"
 
@@ -52,7 +52,7 @@ static sqlite3 *mem_db(void) {
     sqlite3 *db = NULL;
     char err[256];
     if (sqlite3_open(":memory:", &db) != SQLITE_OK ||
-        migrate_run(db, NULL, NULL, err, sizeof err) || store_read_prepare_db(db) != SQLITE_OK)
+        store_migrate_run(db, NULL, NULL, err, sizeof err) || store_q_prepare_db(db) != SQLITE_OK)
         return NULL;
     return db;
 }
@@ -199,21 +199,20 @@ static void test_time_parse(void) {
 }
 
 static void test_fts_query_quotes_every_word(void) {
-    bool oom;
-    char *q = store_fts_query("  heater -repair \"quoted\" AND NEAR( x*  ", &oom);
-    CHECK(q && !oom);
+    char *q = store_fts_query("  heater -repair \"quoted\" AND NEAR( x*  ");
+    CHECK(q);
     CHECK_STR(q, "\"heater\" \"-repair\" \"\"\"quoted\"\"\" \"AND\" \"NEAR(\" \"x*\"");
     free(q);
-    CHECK(store_fts_query("   \t ", &oom) == NULL && !oom);
-    CHECK(store_fts_query("", &oom) == NULL && !oom);
+    CHECK(store_fts_query("   \t ") == NULL);
+    CHECK(store_fts_query("") == NULL);
     /* A repeated word is searched once (ASCII case aside: the index folds
      * case), and counted once. */
-    q = store_fts_query("heater x Heater HEATER x heaters", &oom);
-    CHECK(q && !oom);
+    q = store_fts_query("heater x Heater HEATER x heaters");
+    CHECK(q);
     CHECK_STR(q, "\"heater\" \"x\" \"heaters\"");
     free(q);
-    CHECK_INT(store_fts_terms("heater x Heater HEATER x heaters"), 3);
-    CHECK_INT(store_fts_terms("  "), 0);
+    CHECK_INT(store_search_terms("heater x Heater HEATER x heaters"), 3);
+    CHECK_INT(store_search_terms("  "), 0);
 }
 
 /* ---- Repository operations -------------------------------------------- */
@@ -679,20 +678,20 @@ static void test_store_record_then_read_your_writes(void) {
 
     struct history_filter f = {.limit = 5};
     w = (struct waiter){0};
-    store_read_list(e.s, &f, NULL, on_result, &w);
+    store_list(e.s, &f, NULL, on_result, &w);
     CHECK(spin_until(&e.loop, &w.done, 20000));
     CHECK_INT(w.code, 0);
     CHECK_INT(jint(w.result, "total"), 1000);
     json_decref(w.result);
 
     w = (struct waiter){0};
-    store_read_search(e.s, "first", 20, NULL, on_result, &w);
+    store_search(e.s, "first", 20, NULL, on_result, &w);
     CHECK(spin_until(&e.loop, &w.done, 20000));
     CHECK_INT(n_items(w.result), 1);
     json_decref(w.result);
 
     w = (struct waiter){0};
-    store_read_stats(e.s, NULL, NULL, on_result, &w);
+    store_stats(e.s, NULL, NULL, on_result, &w);
     CHECK(spin_until(&e.loop, &w.done, 20000));
     CHECK_INT(jint(w.result, "total_count"), 1000);
     CHECK_INT(jint(w.result, "last_24h"), 1000);
@@ -855,7 +854,7 @@ static void test_store_backup_restore(void) {
     /* Ids continue past both histories. */
     CHECK_INT(record(&e, "after the restore", "prompt", 0), 1006);
     w = (struct waiter){0};
-    store_read_search(e.s, "restore", 20, NULL, on_result, &w);
+    store_search(e.s, "restore", 20, NULL, on_result, &w);
     CHECK(spin_until(&e.loop, &w.done, 20000));
     CHECK_INT(n_items(w.result), 1);
     json_decref(w.result);

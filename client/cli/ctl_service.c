@@ -28,6 +28,7 @@
 #include "promptctl.h"
 #include "promptd_limits.h"
 #include "sockpath.h"
+#include "xalloc.h"
 
 /* launchd label; the template is launchd/SVC_LABEL.plist.in. */
 #define SVC_LABEL "io.github.promptd.promptd"
@@ -82,15 +83,13 @@ static bool svc_exists(const char *path) {
     return lstat(path, &st) == 0;
 }
 
-/* Returns a new string: text with every `from` replaced by `to`; NULL when
- * out of memory. */
+/* Returns a new string (owned by the caller): text with every `from`
+ * replaced by `to`. */
 static char *svc_replace(const char *text, const char *from, const char *to) {
     size_t nfrom = strlen(from), nto = strlen(to), count = 0;
     for (const char *p = strstr(text, from); p; p = strstr(p + nfrom, from))
         count++;
-    char *out = malloc(strlen(text) + count * nto + 1);
-    if (!out)
-        return NULL;
+    char *out = xmalloc(strlen(text) + count * nto + 1);
     char *w = out;
     for (const char *p = text;;) {
         const char *hit = strstr(p, from);
@@ -269,6 +268,32 @@ static bool svc_executable(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
+/* The promptd beside promptctl (a build tree's build/promptd before `make
+ * install`, or the one installed with it), as an absolute path. */
+static bool svc_promptd_beside(char *out, size_t len) {
+    char buf[PATH_MAX];
+    if (svc_self_path(buf, sizeof buf) != 0)
+        return false;
+    char *slash = strrchr(buf, '/');
+    return slash && svc_fmt(slash + 1, sizeof buf - (size_t)(slash + 1 - buf), "promptd") &&
+           svc_executable(buf) && svc_fmt(out, len, "%s", buf);
+}
+
+/* The first promptd on PATH, resolved to an absolute path. */
+static bool svc_promptd_on_path(char *out, size_t len) {
+    char buf[PATH_MAX];
+    const char *path = getenv("PATH");
+    for (const char *p = path ? path : ""; *p;) {
+        size_t n = strcspn(p, ":");
+        char cand[PATH_MAX];
+        if (n > 0 && svc_fmt(cand, sizeof cand, "%.*s/promptd", (int)n, p) &&
+            svc_executable(cand) && realpath(cand, buf) && svc_fmt(out, len, "%s", buf))
+            return true;
+        p += n + (p[n] == ':');
+    }
+    return false;
+}
+
 /* The promptd the service will run: --promptd, else the one beside
  * promptctl, else the first on PATH. Always an absolute path. */
 static int svc_find_promptd(const struct svc *s, char *out, size_t len) {
@@ -281,24 +306,47 @@ static int svc_find_promptd(const struct svc *s, char *out, size_t len) {
         }
         return 0;
     }
-    if (svc_self_path(buf, sizeof buf) == 0) {
-        char *slash = strrchr(buf, '/');
-        if (slash && svc_fmt(slash + 1, sizeof buf - (size_t)(slash + 1 - buf), "promptd") &&
-            svc_executable(buf) && svc_fmt(out, len, "%s", buf))
-            return 0;
-    }
-    const char *path = getenv("PATH");
-    for (const char *p = path ? path : ""; *p;) {
-        size_t n = strcspn(p, ":");
-        char cand[PATH_MAX];
-        if (n > 0 && svc_fmt(cand, sizeof cand, "%.*s/promptd", (int)n, p) &&
-            svc_executable(cand) && realpath(cand, buf) && svc_fmt(out, len, "%s", buf))
-            return 0;
-        p += n + (p[n] == ':');
-    }
+    if (svc_promptd_beside(out, len) || svc_promptd_on_path(out, len))
+        return 0;
     fprintf(stderr, "promptctl: cannot find promptd beside promptctl or on PATH: name it with "
                     "--promptd PATH\n");
     return -1;
+}
+
+/* How to type promptd here, for the start hints: "promptd" when PATH finds
+ * the one beside promptctl (or there is none beside), else the one beside
+ * promptctl, relative to the working directory when it lies under it (a
+ * new user in the source tree has build/promptd and nothing on PATH).
+ * False when there is no promptd at all. */
+static bool svc_promptd_command(char *out, size_t len) {
+    char beside[PATH_MAX], on_path[PATH_MAX], real[PATH_MAX], cwd[PATH_MAX];
+    bool has_beside = svc_promptd_beside(beside, sizeof beside);
+    bool has_path = svc_promptd_on_path(on_path, sizeof on_path);
+    if (!has_beside)
+        return has_path && svc_fmt(out, len, "promptd");
+    if (has_path && realpath(beside, real) && strcmp(real, on_path) == 0)
+        return svc_fmt(out, len, "promptd");
+    size_t n = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
+    if (n > 1 && strncmp(beside, cwd, n) == 0 && beside[n] == '/') {
+        const char *rel = beside + n + 1;
+        /* A name without a slash would be looked up on PATH. */
+        return svc_fmt(out, len, "%s%s", strchr(rel, '/') ? "" : "./", rel);
+    }
+    return svc_fmt(out, len, "%s", beside);
+}
+
+/* promptd as the user would type it, then the rest of the line. */
+static void svc_print_promptd_line(FILE *out, const char *promptd, const char *rest) {
+    const char *argv[] = {promptd, NULL};
+    svc_print_argv(out, argv);
+    fputs(rest, out);
+}
+
+/* When promptd cannot be found, the hints say how to get one. */
+static void svc_print_how_to_build(FILE *out) {
+    fprintf(out, "promptd itself is not installed (not beside promptctl, not on PATH): build it\n"
+                 "with `make` in promptd's source tree and run build/promptd, or install both\n"
+                 "with `make install`.\n");
 }
 
 /* ---- doing things, and saying so -------------------------------------- */
@@ -553,7 +601,7 @@ static int systemd_install(struct svc *s, const char *promptd) {
     if (!service || !sock || !svc_escape(promptd, false, exec, sizeof exec))
         return -1;
     char *text = svc_replace(service->data, SVC_UNIT_EXEC, exec);
-    int rc = text ? svc_mkdirs(s, s->unit_dir, 0755) : -1;
+    int rc = svc_mkdirs(s, s->unit_dir, 0755);
     if (rc == 0)
         rc = svc_fmt(path, sizeof path, "%s/promptd.service", s->unit_dir)
                  ? svc_write(s, path, text)
@@ -661,8 +709,8 @@ static char *launchd_render(const struct svc *s, const char *promptd) {
         !svc_escape(s->log_dir, true, esc_logs, sizeof esc_logs))
         return NULL;
     char *a = svc_replace(tpl->data, "@PROMPTD@", esc_promptd);
-    char *b = a ? svc_replace(a, "@BINDIR@", esc_bindir) : NULL;
-    char *c = b ? svc_replace(b, "@LOGDIR@", esc_logs) : NULL;
+    char *b = svc_replace(a, "@BINDIR@", esc_bindir);
+    char *c = svc_replace(b, "@LOGDIR@", esc_logs);
     free(a);
     free(b);
     return c;
@@ -738,9 +786,15 @@ static int launchd_stop(struct svc *s) {
 /* ---- the subcommands -------------------------------------------------- */
 
 static int svc_no_manager(void) {
+    char promptd[PATH_MAX];
     fprintf(stderr, "promptctl: no service manager to install promptd into: systemd is not "
-                    "running here.\nRun promptd from your session's start-up instead, e.g.\n"
-                    "    promptd >>\"$HOME/.promptd.log\" 2>&1 &\n");
+                    "running here.\n");
+    if (!svc_promptd_command(promptd, sizeof promptd)) {
+        svc_print_how_to_build(stderr);
+        return -1;
+    }
+    fprintf(stderr, "Run promptd from your session's start-up instead, e.g.\n    ");
+    svc_print_promptd_line(stderr, promptd, " >>\"$HOME/.promptd.log\" 2>&1 &\n");
     return -1;
 }
 
@@ -919,55 +973,75 @@ static int cmd_service(struct ctl *c, int argc, char **argv) {
 
 /* ---- advice when nothing answers -------------------------------------- */
 
+/* Nothing is installed yet: the service, or promptd in this terminal. */
+static void svc_print_install_or_run(const char *as, const char *promptd) {
+    fprintf(stderr,
+            "Install and start it as %s with:\n    promptctl service install\n"
+            "or run it in this terminal: ",
+            as);
+    svc_print_promptd_line(stderr, promptd, "\n");
+}
+
 void ctl_service_print_advice(const char *socket_path) {
     struct svc s;
-    char path[PATH_MAX];
+    char path[PATH_MAX], promptd[PATH_MAX];
     long pid;
     fprintf(stderr, "promptctl: promptd is not running (nothing answers on %s).\n", socket_path);
     if (svc_init(&s) != 0)
         return;
+    bool found = svc_promptd_command(promptd, sizeof promptd);
     if (strcmp(socket_path, s.socket) != 0) {
         /* A service listens on the default path only. */
-        const char *argv[] = {"promptd", "--socket", socket_path, NULL};
-        fprintf(stderr,
-                "It is not the default socket (%s), where the service listens.\n"
-                "Start it there yourself with:\n    ",
+        const char *argv[] = {promptd, "--socket", socket_path, NULL};
+        fprintf(stderr, "It is not the default socket (%s), where the service listens.\n",
                 s.socket);
+        if (!found) {
+            svc_print_how_to_build(stderr);
+            return;
+        }
+        fprintf(stderr, "Start it there yourself with:\n    ");
         svc_print_argv(stderr, argv);
         fprintf(stderr, " &\n");
         return;
     }
     switch (s.manager) {
     case SVC_SYSTEMD:
-        if (svc_unit_installed(&s, "promptd.socket", path, sizeof path))
+        if (svc_unit_installed(&s, "promptd.socket", path, sizeof path)) {
             fprintf(stderr,
                     "Start it with:\n    systemctl --user start promptd.socket\n"
                     "Start it at every login: systemctl --user enable promptd.socket\n"
                     "If it fails to start, its log says why: journalctl --user -u promptd\n");
-        else
-            fprintf(stderr, "Install and start it as a systemd user service with:\n"
-                            "    promptctl service install\n"
-                            "or run it in this terminal: promptd\n");
-        break;
+            return;
+        }
+        if (!found)
+            break;
+        svc_print_install_or_run("a systemd user service", promptd);
+        return;
     case SVC_LAUNCHD:
-        if (svc_exists(s.plist) && launchd_loaded(&s, &pid))
-            fprintf(stderr, "Start it with:\n    launchctl kickstart %s\n", s.target);
-        else if (svc_exists(s.plist))
-            fprintf(stderr, "Start it with:\n    launchctl bootstrap %s %s\n", s.domain, s.plist);
-        if (svc_exists(s.plist))
+        if (svc_exists(s.plist)) {
+            if (launchd_loaded(&s, &pid))
+                fprintf(stderr, "Start it with:\n    launchctl kickstart %s\n", s.target);
+            else
+                fprintf(stderr, "Start it with:\n    launchctl bootstrap %s %s\n", s.domain,
+                        s.plist);
             fprintf(stderr, "If it fails to start, its log says why: %s/promptd.log\n", s.log_dir);
-        else
-            fprintf(stderr, "Install and start it as a launchd agent with:\n"
-                            "    promptctl service install\n"
-                            "or run it in this terminal: promptd\n");
-        break;
+            return;
+        }
+        if (!found)
+            break;
+        svc_print_install_or_run("a launchd agent", promptd);
+        return;
     case SVC_NONE:
-        fprintf(stderr, "Start it in the background with:\n"
-                        "    promptd >>\"$HOME/.promptd.log\" 2>&1 &\n"
-                        "(systemd is not running here, so `promptctl service install` cannot "
-                        "help)\n");
-        break;
+        if (!found)
+            break;
+        fprintf(stderr, "Start it in the background with:\n    ");
+        svc_print_promptd_line(stderr, promptd,
+                               " >>\"$HOME/.promptd.log\" 2>&1 &\n"
+                               "(systemd is not running here, so `promptctl service install` "
+                               "cannot help)\n");
+        return;
     }
+    svc_print_how_to_build(stderr);
 }
 
 const struct ctl_command ctl_service_commands[] = {

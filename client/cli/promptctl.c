@@ -9,6 +9,7 @@
 #include "promptctl.h"
 #include "protocol.h"
 #include "sockpath.h"
+#include "xalloc.h"
 
 /* Every command table; later ones add their own. */
 static const struct ctl_command *const command_tables[] = {
@@ -52,6 +53,7 @@ int main(int argc, char **argv) {
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    xalloc_install_jansson(); /* before any json_*: every command builds JSON */
     signal(SIGPIPE, SIG_IGN); /* a daemon that goes away is an error message, not a death */
     struct ctl c = {.fd = -1};
     const char *socket_flag = NULL;

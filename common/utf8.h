@@ -49,8 +49,8 @@ const char *utf8_trim(const char *s, size_t len, size_t *out_len);
 /* A NUL-terminated copy of at most max_bytes bytes (terminator excluded)
  * of s, made valid: each invalid byte and each NUL becomes U+FFFD, and the
  * copy never ends inside a code point. For echoing untrusted text (model
- * output in error details, log lines). Returns malloc'd memory owned by
- * the caller, or NULL when out of memory. */
+ * output in error details, log lines). Returns memory owned by the caller
+ * (free), never NULL. */
 char *utf8_sanitize(const char *s, size_t len, size_t max_bytes);
 
 #endif

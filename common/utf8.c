@@ -2,8 +2,9 @@
  * what well-formed means (RFC 3629 table 3-7); everything else uses it. */
 #include "utf8.h"
 
-#include <stdlib.h>
 #include <string.h>
+
+#include "xalloc.h"
 
 /* Expected sequence length from the lead byte, 0 for bytes that cannot
  * start a sequence (continuations, C0/C1 overlong leads, F5..FF). */
@@ -219,9 +220,7 @@ const char *utf8_trim(const char *s, size_t len, size_t *out_len) {
 }
 
 char *utf8_sanitize(const char *s, size_t len, size_t max_bytes) {
-    char *out = malloc(max_bytes + 1);
-    if (!out)
-        return NULL;
+    char *out = xmalloc(max_bytes + 1);
     size_t o = 0, i = 0;
     while (i < len) {
         uint32_t cp = 0;

@@ -12,6 +12,7 @@
 #include "ctl_text.h"
 #include "promptctl.h"
 #include "sockpath.h"
+#include "xalloc.h"
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* macOS: promptctl ignores SIGPIPE instead */
@@ -121,9 +122,7 @@ static char *ctl_read_line(struct ctl *c) {
         char *nl = c->buf ? memchr(c->buf, '\n', c->buf_len) : NULL;
         if (nl) {
             size_t n = (size_t)(nl - c->buf);
-            char *line = malloc(n + 1);
-            if (!line)
-                return NULL;
+            char *line = xmalloc(n + 1);
             memcpy(line, c->buf, n);
             line[n] = '\0';
             memmove(c->buf, nl + 1, c->buf_len - n - 1);
@@ -134,10 +133,7 @@ static char *ctl_read_line(struct ctl *c) {
             return NULL;
         if (c->buf_cap - c->buf_len < 65536) {
             size_t cap = c->buf_cap ? c->buf_cap * 2 : 65536;
-            char *p = realloc(c->buf, cap);
-            if (!p)
-                return NULL;
-            c->buf = p;
+            c->buf = xrealloc(c->buf, cap);
             c->buf_cap = cap;
         }
         ssize_t n = recv(c->fd, c->buf + c->buf_len, c->buf_cap - c->buf_len, 0);
@@ -151,7 +147,7 @@ static char *ctl_read_line(struct ctl *c) {
 
 static void ctl_print_error(json_t *error) {
     const char *message = json_string_value(json_object_get(error, "message"));
-    ctl_text_printf(stderr, "promptctl: %s\n", message ? message : "the daemon answered an error");
+    ctl_text_error("%s", message ? message : "the daemon answered an error");
 }
 
 int ctl_call(struct ctl *c, const char *method, json_t *params, json_t **result, json_t **error,

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/vfs.h>
@@ -22,13 +21,7 @@
 
 #include "config.h"
 #include "log.h"
-
-void store_utc_stamp(char *out, size_t outlen, bool compact) {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, outlen, compact ? "%Y%m%dT%H%M%SZ" : "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
+#include "store_time.h"
 
 int64_t store_file_size(const char *path) {
     struct stat st;
@@ -187,27 +180,27 @@ const char *store_file_kind(unsigned mode) {
     }
 }
 
-int store_open_regular(const char *path, char *why, size_t whylen) {
+int store_open_regular(const char *path, char *err, size_t errlen) {
     struct stat st;
     /* O_NONBLOCK: opening a FIFO for reading would wait for a writer
      * forever; a device could block or act on open. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
-        if (why)
-            snprintf(why, whylen, "%s", strerror(errno));
+        if (err)
+            snprintf(err, errlen, "%s", strerror(errno));
         return -1;
     }
     if (fstat(fd, &st) != 0) {
         int e = errno;
-        if (why)
-            snprintf(why, whylen, "%s", strerror(e));
+        if (err)
+            snprintf(err, errlen, "%s", strerror(e));
         close(fd);
         errno = e;
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        if (why)
-            snprintf(why, whylen, "it is %s, not a regular file",
+        if (err)
+            snprintf(err, errlen, "it is %s, not a regular file",
                      store_file_kind((unsigned)st.st_mode));
         close(fd);
         errno = EINVAL;
@@ -257,11 +250,11 @@ bool store_is_live_file(const char *path, const char *live) {
     return false;
 }
 
-int store_check_backup_target(const char *path, const char *live, bool overwrite, char *msg,
-                              size_t msglen) {
+int store_check_backup_target(const char *path, const char *live, bool overwrite, char *err,
+                              size_t errlen) {
     struct stat st;
     if (store_is_live_file(path, live)) {
-        snprintf(msg, msglen,
+        snprintf(err, errlen,
                  "%s is the live history database (or one of its -wal, -shm, -journal files): "
                  "back up to another file.",
                  path);
@@ -270,23 +263,23 @@ int store_check_backup_target(const char *path, const char *live, bool overwrite
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT)
             return 0;
-        snprintf(msg, msglen, "cannot back up to %s: %s.", path, strerror(errno));
+        snprintf(err, errlen, "cannot back up to %s: %s.", path, strerror(errno));
         return -1;
     }
     if (S_ISLNK(st.st_mode)) {
-        snprintf(msg, msglen,
+        snprintf(err, errlen,
                  "%s is a symbolic link: give the path of the file itself (a backup never "
                  "replaces a link).",
                  path);
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        snprintf(msg, msglen, "%s is %s, not a regular file: give the path of a new file.", path,
+        snprintf(err, errlen, "%s is %s, not a regular file: give the path of a new file.", path,
                  store_file_kind((unsigned)st.st_mode));
         return -1;
     }
     if (!overwrite) {
-        snprintf(msg, msglen,
+        snprintf(err, errlen,
                  "%s already exists: choose a new file name, or pass overwrite: true "
                  "(promptctl db backup --force) to replace an older backup.",
                  path);
@@ -297,7 +290,7 @@ int store_check_backup_target(const char *path, const char *live, bool overwrite
     if (fd >= 0)
         close(fd);
     if (!sqlite) {
-        snprintf(msg, msglen,
+        snprintf(err, errlen,
                  "%s is not a SQLite database, so a backup will not replace it: choose another "
                  "file name.",
                  path);
@@ -311,7 +304,7 @@ int store_check_backup_target(const char *path, const char *live, bool overwrite
 int store_move_aside(const char *path, char *moved_to, size_t movedlen) {
     char stamp[32], from[PATH_MAX + 16], to[PATH_MAX + 80];
     static const char *const suffixes[] = {"-wal", "-journal"};
-    store_utc_stamp(stamp, sizeof stamp, true);
+    store_time_utc_stamp(stamp, sizeof stamp, true);
     snprintf(moved_to, movedlen, "%s.corrupt-%s", path, stamp);
     if (rename(path, moved_to) != 0) {
         log_error("cannot move the corrupt database %s aside: %s", path, strerror(errno));
@@ -339,18 +332,78 @@ int store_fsync_path(const char *path, bool dir) {
 
 /* A temporary 0600 file next to `near` (same filesystem: rename is
  * atomic). Returns 0 with the name in out. */
-int store_make_temp(const char *near, const char *tag, char *out, size_t outlen, char *msg,
-                    size_t msglen) {
+int store_make_temp(const char *near, const char *tag, char *out, size_t outlen, char *err,
+                    size_t errlen) {
     int n = snprintf(out, outlen, "%s.%s-XXXXXX", near, tag);
     if (n < 0 || (size_t)n >= outlen) {
-        snprintf(msg, msglen, "the path is too long");
+        snprintf(err, errlen, "the path is too long");
         return -1;
     }
     int fd = mkstemp(out); /* mode 0600 */
     if (fd < 0) {
-        snprintf(msg, msglen, "cannot create a file next to %s: %s", near, strerror(errno));
+        snprintf(err, errlen, "cannot create a file next to %s: %s", near, strerror(errno));
         return -1;
     }
     close(fd);
     return 0;
+}
+
+/* Appends text to out (NUL-terminated, outlen bytes), truncating. */
+static void append(char *out, size_t outlen, const char *text) {
+    size_t used = strlen(out), n = strlen(text);
+    if (used + 1 >= outlen)
+        return;
+    if (n > outlen - used - 1)
+        n = outlen - used - 1;
+    memcpy(out + used, text, n);
+    out[used + n] = '\0';
+}
+
+/* Adds name to cmd, a shell command that starts with verb ("chmod 600"). */
+static void add_to_command(char *cmd, size_t cmdlen, const char *verb, const char *name) {
+    if (!cmd[0])
+        append(cmd, cmdlen, verb);
+    append(cmd, cmdlen, " ");
+    append(cmd, cmdlen, name);
+}
+
+/* Appends "`cmd` why" to out, after a "; " when out has something. */
+static void append_fix(char *out, size_t outlen, const char *cmd, const char *why) {
+    if (!cmd[0])
+        return;
+    append(out, outlen, out[0] ? "; `" : "`");
+    append(out, outlen, cmd);
+    append(out, outlen, "` ");
+    append(out, outlen, why);
+}
+
+void store_file_write_fix(const char *path, char *out, size_t outlen) {
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char name[PATH_MAX + 8];
+    char files_cmd[1024] = "", dir_cmd[PATH_MAX + 16] = "", flag_cmd[1024] = "";
+    bool read_only_fs = false;
+    out[0] = '\0';
+    for (size_t i = 0; i <= sizeof suffixes / sizeof *suffixes; i++) {
+        bool is_dir = i == sizeof suffixes / sizeof *suffixes;
+        if (is_dir)
+            config_dir_of(path, name, sizeof name);
+        else
+            snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
+        if (access(name, F_OK) != 0 || access(name, is_dir ? W_OK | X_OK : W_OK) == 0)
+            continue;
+        if (errno == EPERM) /* the immutable flag, which even root obeys */
+            add_to_command(flag_cmd, sizeof flag_cmd, "chattr -i", name);
+        else if (errno == EROFS)
+            read_only_fs = true;
+        else if (is_dir)
+            add_to_command(dir_cmd, sizeof dir_cmd, "chmod 700", name);
+        else
+            add_to_command(files_cmd, sizeof files_cmd, "chmod 600", name);
+    }
+    if (read_only_fs)
+        append(out, outlen, "it is on a read-only filesystem");
+    append_fix(out, outlen, files_cmd,
+               "fixes the permissions (SQLite gives a new -wal and -shm the database's mode)");
+    append_fix(out, outlen, dir_cmd, "makes its directory writable");
+    append_fix(out, outlen, flag_cmd, "lifts the immutable flag");
 }

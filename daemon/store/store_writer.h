@@ -1,13 +1,24 @@
-/* What store.c shares with the store's other modules (store_backup.c) and
- * with its benchmark; not for the rest of the daemon. The functions are
- * for the loop thread only. */
-#ifndef PROMPTD_STORE_INTERNAL_H
-#define PROMPTD_STORE_INTERNAL_H
+/* What the SQLite backend's store object and its writer thread
+ * (store_writer.c) give the backend's other files: the job runner
+ * (store_jobs.c), maintenance (store_maintenance.c), restore
+ * (store_backup.c), and the benchmark. Not for the rest of the daemon,
+ * which sees only store.h. The functions are for the loop thread only.
+ *
+ * struct store is defined in store_writer.c: the writer's queue and
+ * thread, the reader pool it owns, the loop-side bookkeeping (references,
+ * reads parked until their writes are done). */
+#ifndef PROMPTD_STORE_WRITER_H
+#define PROMPTD_STORE_WRITER_H
 
-#include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "store.h"
+
+struct store_readers;
+
+/* ---- The writer's numbers and statements (also the benchmark's) -------- */
 
 /* Rows per write transaction: large enough that the commit's fsync is
  * shared by thousands of rows, small enough that a transaction stays short
@@ -49,6 +60,37 @@
     "INSERT OR IGNORE INTO main.prompt_history(" STORE_COLS ") SELECT " STORE_COLS                 \
     " FROM temp.promptd_batch"
 
+/* ---- For the job runner ------------------------------------------------ */
+
+uv_loop_t *store_loop(struct store *s);
+/* The reader pool (owned by the store; valid until it is freed). */
+struct store_readers *store_readers_of(struct store *s);
+/* False once the store is closing (then the job must not start). Else
+ * keeps the store alive until store_unref. */
+bool store_ref(struct store *s);
+void store_unref(struct store *s);
+/* Calls fn(s, arg, true) on the loop once the writer has processed every
+ * id handed out so far (at once when it already has), or fn(s, arg,
+ * false) when the store closes first. This is read-your-writes. */
+void store_when_written(struct store *s, void (*fn)(struct store *s, void *arg, bool ok),
+                        void *arg);
+
+/* ---- For maintenance (store_maintenance.c) ------------------------------ */
+
+/* True the first time, when the store is not closing: the caller starts
+ * the maintenance; false: it already runs, or must not. */
+bool store_writer_claim_maintenance(struct store *s);
+/* Whether the database opened at start-up (else nothing is checked). */
+bool store_writer_db_opened(struct store *s);
+/* The retention cleanup (SQLITE_AUTO_CLEANUP, SQLITE_RETENTION_DAYS) on
+ * the writer thread, now and then daily. */
+void store_writer_start_retention(struct store *s);
+/* The start-up check found damage (why says what): the writer moves the
+ * file aside and starts a fresh one, behind the rows already queued. */
+void store_writer_replace_corrupt(struct store *s, const char *why);
+
+/* ---- For restore (store_backup.c) --------------------------------------- */
+
 /* The live file's page size (a restored copy is brought to it). */
 int store_page_size(const struct store *s);
 /* Hands a checked, migrated copy (its path: the writer unlinks it) to the
@@ -57,7 +99,5 @@ int store_page_size(const struct store *s);
  * handed out from now on come after max_id. cb answers. */
 void store_swap_in_restore(struct store *s, const char *copy, int64_t max_id, int64_t rows,
                            struct store_cancel *cancel, store_cb cb, void *arg);
-/* The largest id the table or sqlite_sequence has seen; 0 when none. */
-int64_t store_db_max_id(sqlite3 *db);
 
 #endif

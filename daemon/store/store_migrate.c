@@ -1,4 +1,4 @@
-#include "migrate.h"
+#include "store_migrate.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -9,18 +9,19 @@
 
 /* The old backend's columns: a prompt_history table lacking one of them is
  * not the table we know how to adopt. */
-static const char *const migrate_legacy_columns[] = {
+static const char *const store_migrate_legacy_columns[] = {
     "id",         "timestamp", "original_idea", "context",       "improved_prompt",
     "role",       "directive", "framework",     "guardrails",    "backend",
     "confidence", "reasoning", "latency_ms",    "model_version",
 };
-#define MIGRATE_N_LEGACY_COLUMNS (sizeof migrate_legacy_columns / sizeof *migrate_legacy_columns)
+#define STORE_MIGRATE_N_LEGACY_COLUMNS                                                             \
+    (sizeof store_migrate_legacy_columns / sizeof *store_migrate_legacy_columns)
 
-int migrate_latest(void) {
+int store_migrate_latest(void) {
     return (int)embedded_migrations_count;
 }
 
-static int migrate_user_version(sqlite3 *db, int *version, char *err, size_t errlen) {
+static int store_migrate_user_version(sqlite3 *db, int *version, char *err, size_t errlen) {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -36,7 +37,8 @@ static int migrate_user_version(sqlite3 *db, int *version, char *err, size_t err
 }
 
 /* Counts the user tables and whether prompt_history is one of them. */
-static int migrate_tables(sqlite3 *db, int *n_tables, bool *has_history, char *err, size_t errlen) {
+static int store_migrate_tables(sqlite3 *db, int *n_tables, bool *has_history, char *err,
+                                size_t errlen) {
     sqlite3_stmt *st = NULL;
     const char *sql = "SELECT name FROM sqlite_master WHERE type = 'table' "
                       "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'";
@@ -58,14 +60,15 @@ static int migrate_tables(sqlite3 *db, int *n_tables, bool *has_history, char *e
 }
 
 /* Names the first legacy column prompt_history lacks, or NULL. */
-static int migrate_missing_column(sqlite3 *db, const char **missing, char *err, size_t errlen) {
-    bool seen[MIGRATE_N_LEGACY_COLUMNS] = {false};
+static int store_migrate_missing_column(sqlite3 *db, const char **missing, char *err,
+                                        size_t errlen) {
+    bool seen[STORE_MIGRATE_N_LEGACY_COLUMNS] = {false};
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, "PRAGMA table_info(prompt_history)", -1, &st, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 1);
-        for (size_t i = 0; name && i < MIGRATE_N_LEGACY_COLUMNS; i++)
-            if (strcmp(name, migrate_legacy_columns[i]) == 0)
+        for (size_t i = 0; name && i < STORE_MIGRATE_N_LEGACY_COLUMNS; i++)
+            if (strcmp(name, store_migrate_legacy_columns[i]) == 0)
                 seen[i] = true;
         rc = SQLITE_OK;
     }
@@ -75,50 +78,51 @@ static int migrate_missing_column(sqlite3 *db, const char **missing, char *err, 
         return -1;
     }
     *missing = NULL;
-    for (size_t i = 0; i < MIGRATE_N_LEGACY_COLUMNS && !*missing; i++)
+    for (size_t i = 0; i < STORE_MIGRATE_N_LEGACY_COLUMNS && !*missing; i++)
         if (!seen[i])
-            *missing = migrate_legacy_columns[i];
+            *missing = store_migrate_legacy_columns[i];
     return 0;
 }
 
-int migrate_inspect(sqlite3 *db, size_t n, struct migrate_info *info, char *err, size_t errlen) {
+int store_migrate_inspect(sqlite3 *db, size_t n, struct store_migrate_info *info, char *err,
+                          size_t errlen) {
     int n_tables;
     bool has_history;
     const char *missing = NULL;
     info->latest = (int)n;
-    if (migrate_user_version(db, &info->version, err, errlen) != 0 ||
-        migrate_tables(db, &n_tables, &has_history, err, errlen) != 0)
+    if (store_migrate_user_version(db, &info->version, err, errlen) != 0 ||
+        store_migrate_tables(db, &n_tables, &has_history, err, errlen) != 0)
         return -1;
-    if (has_history && migrate_missing_column(db, &missing, err, errlen) != 0)
+    if (has_history && store_migrate_missing_column(db, &missing, err, errlen) != 0)
         return -1;
 
     if (info->version > info->latest) {
-        info->kind = MIGRATE_NEWER;
+        info->kind = STORE_MIGRATE_NEWER;
         snprintf(err, errlen,
                  "the database was written by a newer promptd (schema version %d; this promptd "
                  "knows up to %d): upgrade promptd, or set SQLITE_DB_PATH to another file",
                  info->version, info->latest);
     } else if (n_tables == 0 && info->version == 0) {
-        info->kind = MIGRATE_EMPTY;
+        info->kind = STORE_MIGRATE_EMPTY;
     } else if (!has_history) {
-        info->kind = MIGRATE_FOREIGN;
+        info->kind = STORE_MIGRATE_FOREIGN;
         snprintf(err, errlen,
                  "the database is not a prompt history (it has no prompt_history table): set "
                  "SQLITE_DB_PATH to another file");
     } else if (missing) {
-        info->kind = MIGRATE_FOREIGN;
+        info->kind = STORE_MIGRATE_FOREIGN;
         snprintf(err, errlen,
                  "the database's prompt_history table has no column \"%s\", so it was not made "
                  "by promptd or its Python predecessor: set SQLITE_DB_PATH to another file",
                  missing);
     } else {
-        info->kind = info->version == 0 ? MIGRATE_LEGACY : MIGRATE_PROMPTD;
+        info->kind = info->version == 0 ? STORE_MIGRATE_LEGACY : STORE_MIGRATE_PROMPTD;
     }
     return 0;
 }
 
 /* "012_name.sql" -> 12; -1 when the name does not start with digits and _. */
-static int migrate_file_number(const char *name) {
+static int store_migrate_file_number(const char *name) {
     char *end = NULL;
     long v = strtol(name, &end, 10);
     if (end == name || *end != '_' || v <= 0 || v > 100000)
@@ -128,8 +132,8 @@ static int migrate_file_number(const char *name) {
 
 /* Runs one migration file and sets user_version inside one transaction,
  * so a migration is either wholly applied and counted, or not at all. */
-static int migrate_apply_one(sqlite3 *db, const struct embedded_file *f, int version, char *err,
-                             size_t errlen) {
+static int store_migrate_apply_one(sqlite3 *db, const struct embedded_file *f, int version,
+                                   char *err, size_t errlen) {
     char *msg = NULL;
     char pragma[64];
     snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version);
@@ -148,28 +152,28 @@ fail:
     return -1;
 }
 
-int migrate_run_files(sqlite3 *db, const struct embedded_file *files, size_t n, int *from, int *to,
-                      char *err, size_t errlen) {
-    struct migrate_info info;
+int store_migrate_run_files(sqlite3 *db, const struct embedded_file *files, size_t n, int *from,
+                            int *to, char *err, size_t errlen) {
+    struct store_migrate_info info;
     for (size_t i = 0; i < n; i++) {
-        if (migrate_file_number(files[i].name) != (int)i + 1) {
+        if (store_migrate_file_number(files[i].name) != (int)i + 1) {
             snprintf(err, errlen, "migration %s is out of sequence (expected number %zu)",
                      files[i].name, i + 1);
             return -1;
         }
     }
-    if (migrate_inspect(db, n, &info, err, errlen) != 0)
+    if (store_migrate_inspect(db, n, &info, err, errlen) != 0)
         return -1;
-    if (info.kind == MIGRATE_NEWER || info.kind == MIGRATE_FOREIGN)
+    if (info.kind == STORE_MIGRATE_NEWER || info.kind == STORE_MIGRATE_FOREIGN)
         return -1; /* err already says why */
     if (from)
         *from = info.version;
     if (to)
         *to = info.version;
-    if (info.kind == MIGRATE_LEGACY)
+    if (info.kind == STORE_MIGRATE_LEGACY)
         log_info("adopting a database of the Python backend (user_version 0): migrating it");
     for (int v = info.version + 1; v <= (int)n; v++) {
-        if (migrate_apply_one(db, &files[v - 1], v, err, errlen) != 0)
+        if (store_migrate_apply_one(db, &files[v - 1], v, err, errlen) != 0)
             return -1;
         log_debug("schema migration %s applied", files[v - 1].name);
         if (to)
@@ -178,7 +182,7 @@ int migrate_run_files(sqlite3 *db, const struct embedded_file *files, size_t n, 
     return 0;
 }
 
-int migrate_run(sqlite3 *db, int *from, int *to, char *err, size_t errlen) {
-    return migrate_run_files(db, embedded_migrations, embedded_migrations_count, from, to, err,
-                             errlen);
+int store_migrate_run(sqlite3 *db, int *from, int *to, char *err, size_t errlen) {
+    return store_migrate_run_files(db, embedded_migrations, embedded_migrations_count, from, to,
+                                   err, errlen);
 }

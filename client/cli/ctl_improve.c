@@ -19,6 +19,7 @@
 
 #include "ctl_text.h"
 #include "promptctl.h"
+#include "xalloc.h"
 
 /* Exit status after Ctrl-C, as shells report a SIGINT death. */
 #define CTL_EXIT_INTERRUPTED 130
@@ -60,19 +61,16 @@ struct improve_wait {
 
 static char *ctl_read_stdin(void) {
     size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
+    char *buf = xmalloc(cap);
+    for (;;) {
         if (len + 1 >= cap) {
             if (cap >= CTL_STDIN_MAX) {
                 fprintf(stderr, "promptctl: the idea on standard input is too long\n");
                 free(buf);
                 return NULL;
             }
-            char *p = realloc(buf, cap * 2);
-            if (!p)
-                break;
-            buf = p;
             cap *= 2;
+            buf = xrealloc(buf, cap);
         }
         ssize_t n = read(STDIN_FILENO, buf + len, cap - len - 1);
         if (n < 0 && errno == EINTR)
@@ -83,9 +81,6 @@ static char *ctl_read_stdin(void) {
         }
         len += (size_t)n;
     }
-    free(buf);
-    fprintf(stderr, "promptctl: out of memory reading standard input\n");
-    return NULL;
 }
 
 /* The words after the flags, joined by spaces; NULL for none or "-". */
@@ -93,9 +88,7 @@ static char *ctl_join_args(int argc, char **argv) {
     size_t n = 0;
     for (int i = 0; i < argc; i++)
         n += strlen(argv[i]) + 1;
-    char *s = malloc(n + 1);
-    if (!s)
-        return NULL;
+    char *s = xmalloc(n + 1);
     s[0] = '\0';
     for (int i = 0; i < argc; i++) {
         if (i)
@@ -210,7 +203,7 @@ static int ctl_copy(const char *text) {
         fprintf(stderr, "promptctl: cannot run %s: %s\n", cmd, strerror(errno));
         return CTL_ERR_DAEMON;
     }
-    fputs(text, p);
+    ctl_text_write_clean(p, text, strlen(text));
     int status = pclose(p);
     if (status != 0) {
         fprintf(stderr, "promptctl: %s failed (status %d)\n", cmd, status);
@@ -275,10 +268,9 @@ static int ctl_improve_read(struct improve_wait *w) {
     struct ctl *c = w->c;
     if (c->buf_cap - c->buf_len < 65536) {
         size_t cap = c->buf_cap ? c->buf_cap * 2 : 131072;
-        char *p = cap <= CTL_LINE_MAX ? realloc(c->buf, cap) : NULL;
-        if (!p)
+        if (cap > CTL_LINE_MAX)
             return -1;
-        c->buf = p;
+        c->buf = xrealloc(c->buf, cap);
         c->buf_cap = cap;
     }
     ssize_t n = recv(c->fd, c->buf + c->buf_len, c->buf_cap - c->buf_len, 0);
@@ -368,9 +360,8 @@ static void ctl_print_fallback(json_t *r) {
     if (!from)
         return;
     const char *why = json_string_value(json_object_get(r, "fallback_reason"));
-    ctl_text_printf(stderr,
-                    "promptctl: %s was not available%s%s; this is the offline builtin template\n",
-                    from, why ? ": " : "", why ? why : "");
+    ctl_text_error("%s was not available%s%s; this is the offline builtin template", from,
+                   why ? ": " : "", why ? why : "");
 }
 
 static int ctl_improve_result(struct ctl *c, struct improve_wait *w, json_t *r, bool copy) {
@@ -399,7 +390,7 @@ static int ctl_improve_answer(struct ctl *c, struct improve_wait *w, bool copy) 
     const char *msg = json_string_value(json_object_get(err, "message"));
     if (c->json)
         ctl_print_json(c, err);
-    ctl_text_printf(stderr, "promptctl: %s\n", msg ? msg : "the daemon answered an error");
+    ctl_text_error("%s", msg ? msg : "the daemon answered an error");
     if (json_integer_value(json_object_get(err, "code")) == -32800 && w->cancel_sent)
         return CTL_EXIT_INTERRUPTED;
     return CTL_ERR_DAEMON;

@@ -1,5 +1,5 @@
 /* The history database's files, below SQLite (store_file.c). Paths are
- * absolute or relative to the working directory; err/msg get a sentence. */
+ * absolute or relative to the working directory; err gets a sentence. */
 #ifndef PROMPTD_STORE_FILE_H
 #define PROMPTD_STORE_FILE_H
 
@@ -24,9 +24,9 @@ void store_prepare_file(const char *path);
 bool store_file_is_foreign(const char *path);
 /* Opens path for reading without ever blocking on it (a FIFO, a device)
  * and only when it is a regular file. Returns the fd (blocking again), or
- * -1 with errno (EINVAL: not a regular file) and, when why is given, the
+ * -1 with errno (EINVAL: not a regular file) and, when err is given, the
  * reason ("it is a FIFO, not a regular file", or strerror). */
-int store_open_regular(const char *path, char *why, size_t whylen);
+int store_open_regular(const char *path, char *err, size_t errlen);
 /* "a FIFO", "a directory", "a device", ... for a st_mode. */
 const char *store_file_kind(unsigned mode);
 /* True when fd starts with SQLite's 16-byte header. */
@@ -35,25 +35,28 @@ bool store_fd_is_sqlite(int fd);
  * -journal files: the same inode, or that name in the same directory. */
 bool store_is_live_file(const char *path, const char *live);
 /* Whether db.backup may write path: refuses (0 or -1 with a sentence in
- * msg) the live database and its files, a symbolic link, anything not a
+ * err) the live database and its files, a symbolic link, anything not a
  * regular file, an existing file unless overwrite, and then one that is
  * not a SQLite database. */
-int store_check_backup_target(const char *path, const char *live, bool overwrite, char *msg,
-                              size_t msglen);
+int store_check_backup_target(const char *path, const char *live, bool overwrite, char *err,
+                              size_t errlen);
 /* Renames path (with its -wal and -journal) to "<path>.corrupt-<UTC>",
  * named in moved_to. 0, or -1 (logged). */
 int store_move_aside(const char *path, char *moved_to, size_t movedlen);
-/* A new empty 0600 file "<near>.<tag>-XXXXXX", named in out. 0 or -1 with msg. */
-int store_make_temp(const char *near, const char *tag, char *out, size_t outlen, char *msg,
-                    size_t msglen);
+/* A new empty 0600 file "<near>.<tag>-XXXXXX", named in out. 0 or -1 with err. */
+int store_make_temp(const char *near, const char *tag, char *out, size_t outlen, char *err,
+                    size_t errlen);
 /* fsync of a file, or of a directory when dir. 0 or -1. */
 int store_fsync_path(const char *path, bool dir);
 /* The size of path, 0 when it is missing. */
 int64_t store_file_size(const char *path);
 /* The database file plus its WAL. */
 int64_t store_files_size(const char *path);
-/* The current UTC time: "2026-11-23T19:20:58Z", or compact
- * "20261123T192058Z" for file names. */
-void store_utc_stamp(char *out, size_t outlen, bool compact);
+/* Why the files of the database at path cannot be written, as what the
+ * user runs to fix it: "`chmod 600 FILE FILE-wal` fixes the permissions
+ * (...)", "`chattr -i FILE` lifts the immutable flag", "it is on a
+ * read-only filesystem"; the database, its -wal and -shm, and its
+ * directory are looked at. Empty when this process can write them all. */
+void store_file_write_fix(const char *path, char *out, size_t outlen);
 
 #endif

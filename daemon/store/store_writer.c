@@ -1,8 +1,9 @@
-/* History store: opening and checking the database, the writer thread and
- * its queue, the circuit breaker, retention, health. The queries and the
- * thread-pool job runner are in store_read.c, backup and restore in
- * store_backup.c, file handling in store_file.c. */
-#include "store.h"
+/* The SQLite backend's store object and its writer (store_writer.h):
+ * opening and checking the database, the writer thread and its queue, the
+ * circuit breaker, deletes, retention, the restore swap, health. The
+ * queries are in store_query.c, the thread-pool jobs in store_jobs.c,
+ * backup and restore in store_backup.c, file handling in store_file.c. */
+#include "store_writer.h"
 
 #include <limits.h>
 #ifdef __GLIBC__
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -20,12 +22,14 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
-#include "migrate.h"
 #include "promptd_limits.h"
 #include "protocol.h"
 #include "store_file.h"
-#include "store_internal.h"
-#include "store_read.h"
+#include "store_migrate.h"
+#include "store_readers.h"
+#include "store_sqlite.h"
+#include "store_time.h"
+#include "xalloc.h"
 
 /* Rows per delete transaction of retention and range deletes: rows queued
  * meanwhile wait at most one such batch. */
@@ -71,14 +75,15 @@ struct store_op {
     char msg[512];
     store_cb cb; /* NULL for internal operations */
     void *arg;
-    struct store_op *next; /* in the range-delete job list or the done list */
+    STAILQ_ENTRY(store_op) link; /* in the range-delete job list or the done list */
 };
+STAILQ_HEAD(store_ops, store_op);
 
 /* One queue entry: a row to insert (op == NULL) or an operation. The row's
  * strings point into text[], one allocation per row. */
 struct store_item {
-    struct store_item *next;
-    struct store_op *op; /* owned */
+    STAILQ_ENTRY(store_item) link; /* in the queue, then in what the writer took */
+    struct store_op *op;           /* owned */
     int64_t id;
     char ts[STORE_TS_LEN];
     const char *idea, *context, *prompt, *role, *directive, *framework, *guardrails, *reasoning,
@@ -88,14 +93,16 @@ struct store_item {
     long long latency, parent, ptok, ctok; /* < 0 (parent <= 0): NULL */
     char text[];
 };
+STAILQ_HEAD(store_items, store_item);
 
 /* A read parked until the writer has processed `need`. Loop thread only. */
 struct store_wait {
-    struct store_wait *next;
+    STAILQ_ENTRY(store_wait) link;
     int64_t need;
     void (*fn)(struct store *s, void *arg, bool ok);
     void *arg;
 };
+STAILQ_HEAD(store_waits, store_wait);
 
 struct store {
     struct daemon *d; /* borrowed */
@@ -116,17 +123,17 @@ struct store {
     int refs;     /* owner + each open handle + each running job */
     bool closing; /* store_close called */
     int64_t handed_id;
-    struct store_wait *waits, *waits_tail; /* in `need` order */
+    struct store_waits waits; /* in `need` order; owned */
 
     /* Guarded by mu (shared by the loop and the writer). */
     uv_mutex_t mu;
     uv_cond_t cond;
-    struct store_item *head, *tail;
+    struct store_items queue; /* owned */
     size_t queued_rows;
     bool stop;
     int64_t next_id;
     int64_t processed_id;
-    struct store_op *done_head, *done_tail;
+    struct store_ops done; /* owned until their callbacks ran */
     int failures;
     uint64_t total_failures, dropped, committed;
     bool circuit_open;
@@ -144,11 +151,11 @@ struct store {
     /* Writer thread only (and store_open before the thread starts). */
     sqlite3 *db;
     sqlite3_stmt *stage, *move, *move_ignore; /* see STORE_STAGE_SQL (store_internal.h) */
-    struct store_op *jobs_head, *jobs_tail;
-    bool dirty;               /* commits since the last checkpoint */
-    bool flush_failed;        /* a write failed while stopping: drop the rest */
-    uint64_t flush_dropped;   /* rows dropped so, for the last log line */
-    uint64_t size_checked_ms; /* when file_bytes was last refreshed */
+    struct store_ops jobs;                    /* range deletes in progress, owned */
+    bool dirty;                               /* commits since the last checkpoint */
+    bool flush_failed;                        /* a write failed while stopping: drop the rest */
+    uint64_t flush_dropped;                   /* rows dropped so, for the last log line */
+    uint64_t size_checked_ms;                 /* when file_bytes was last refreshed */
 };
 
 /* ===================================================================== */
@@ -162,7 +169,7 @@ static uint64_t now_ms(void) {
 /* Records the last write error for health (caller holds mu). */
 static void set_last_error_locked(struct store *s, const char *msg) {
     snprintf(s->last_error, sizeof s->last_error, "%s", msg);
-    store_utc_stamp(s->last_error_at, sizeof s->last_error_at, false);
+    store_time_utc_stamp(s->last_error_at, sizeof s->last_error_at, false);
 }
 
 static void set_last_error(struct store *s, const char *msg) {
@@ -242,20 +249,6 @@ static void writer_close_db(struct store *s) {
     s->db = NULL;
 }
 
-/* The largest id the database ever used (AUTOINCREMENT never reuses one,
- * so sqlite_sequence counts too). */
-int64_t store_db_max_id(sqlite3 *db) {
-    sqlite3_stmt *st = NULL;
-    int64_t max = 0;
-    const char *sql =
-        "SELECT max(coalesce((SELECT max(id) FROM prompt_history), 0), "
-        "coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'prompt_history'), 0))";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        max = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return max;
-}
-
 /* Health's totals, from the per-day rollup (a few thousand rows at most). */
 static void refresh_totals(struct store *s) {
     sqlite3_stmt *st = NULL;
@@ -282,7 +275,7 @@ static void refresh_totals(struct store *s) {
  * failure. */
 static enum open_result writer_open(struct store *s, char *err, size_t errlen) {
     sqlite3 *db = NULL;
-    struct migrate_info info;
+    struct store_migrate_info info;
     int rc = store_sqlite_open_own(s->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db);
     if (rc == SQLITE_OK)
         rc = sqlite3_busy_timeout(db, STORE_WRITER_BUSY_MS);
@@ -291,20 +284,20 @@ static enum open_result writer_open(struct store *s, char *err, size_t errlen) {
         sqlite3_close(db);
         return OPEN_FAILED;
     }
-    if (migrate_inspect(db, (size_t)migrate_latest(), &info, err, errlen) != 0) {
+    if (store_migrate_inspect(db, (size_t)store_migrate_latest(), &info, err, errlen) != 0) {
         rc = sqlite3_errcode(db);
         store_sqlite_msg(db, rc, "cannot read the history database", err, errlen);
         sqlite3_close(db);
         return classify_rc(rc);
     }
-    if (info.kind == MIGRATE_NEWER || info.kind == MIGRATE_FOREIGN) {
+    if (info.kind == STORE_MIGRATE_NEWER || info.kind == STORE_MIGRATE_FOREIGN) {
         sqlite3_close(db);
         return OPEN_FATAL;
     }
     /* Before anything is written (WAL included): a fresh file takes its page
      * size from its first write. On a file that already has pages (say an
      * empty one left in WAL mode) the pragma is a no-op. */
-    if (info.kind == MIGRATE_EMPTY) {
+    if (info.kind == STORE_MIGRATE_EMPTY) {
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA page_size = %d", STORE_NEW_PAGE_SIZE);
         rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
@@ -315,7 +308,7 @@ static enum open_result writer_open(struct store *s, char *err, size_t errlen) {
         return classify_rc(rc);
     }
     int from = 0, to = 0;
-    if (migrate_run(db, &from, &to, err, errlen) != 0) {
+    if (store_migrate_run(db, &from, &to, err, errlen) != 0) {
         sqlite3_close(db);
         return OPEN_FAILED;
     }
@@ -342,7 +335,7 @@ static enum open_result writer_open(struct store *s, char *err, size_t errlen) {
         sqlite3_step(st) == SQLITE_ROW)
         s->page_size = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-    int64_t max_id = store_db_max_id(db);
+    int64_t max_id = store_sqlite_max_id(db);
     uv_mutex_lock(&s->mu);
     if (s->next_id <= max_id)
         s->next_id = max_id + 1;
@@ -362,42 +355,12 @@ static void store_wake_writer_locked(struct store *s) {
 
 /* Appends an item (caller holds mu). */
 static void enqueue_locked(struct store *s, struct store_item *it) {
-    it->next = NULL;
-    if (s->tail)
-        s->tail->next = it;
-    else
-        s->head = it;
-    s->tail = it;
+    STAILQ_INSERT_TAIL(&s->queue, it, link);
     store_wake_writer_locked(s);
 }
 
-/* ---- Cancel tokens (store.h) ---- */
-
-bool store_cancel_request(struct store_cancel *c) {
-    int expected = STORE_CANCEL_PENDING;
-    return atomic_compare_exchange_strong(&c->state, &expected, STORE_CANCEL_CANCELLED) ||
-           expected == STORE_CANCEL_CANCELLED;
-}
-
-bool store_cancel_commit(struct store_cancel *c) {
-    int expected = STORE_CANCEL_PENDING;
-    if (!c)
-        return true;
-    return atomic_compare_exchange_strong(&c->state, &expected, STORE_CANCEL_COMMITTED) ||
-           expected == STORE_CANCEL_COMMITTED;
-}
-
-bool store_cancel_asked(struct store_cancel *c) {
-    return c && atomic_load(&c->state) == STORE_CANCEL_CANCELLED;
-}
-
 static struct store_op *op_new(enum store_op_kind kind, store_cb cb, void *arg) {
-    struct store_op *op = calloc(1, sizeof *op);
-    if (!op) {
-        if (cb)
-            cb(arg, NULL, RPC_INTERNAL, "out of memory");
-        return NULL;
-    }
+    struct store_op *op = xcalloc(1, sizeof *op);
     op->kind = kind;
     op->retention_days = -1;
     op->cb = cb;
@@ -413,17 +376,15 @@ static void op_free(struct store_op *op) {
 
 /* Hands op to the writer, behind every row recorded so far. */
 static void enqueue_op(struct store *s, struct store_op *op) {
-    struct store_item *it = calloc(1, sizeof *it);
-    if (!it || s->closing) {
-        free(it);
+    if (s->closing) {
         if (op->cb)
-            op->cb(op->arg, NULL, s->closing ? RPC_CANCELLED : RPC_INTERNAL,
-                   s->closing ? "The daemon is stopping." : "out of memory");
+            op->cb(op->arg, NULL, RPC_CANCELLED, "The daemon is stopping.");
         if (op->path)
             unlink(op->path);
         op_free(op);
         return;
     }
+    struct store_item *it = xcalloc(1, sizeof *it);
     it->op = op;
     uv_mutex_lock(&s->mu);
     enqueue_locked(s, it);
@@ -473,11 +434,7 @@ static struct store_item *item_from_row(const struct history_row *row) {
     size_t bytes = 0;
     for (size_t i = 0; i < N_TEXT; i++)
         bytes += opt_len(text[i]);
-    struct store_item *it = malloc(sizeof *it + bytes);
-    if (!it) {
-        free(guardrails);
-        return NULL;
-    }
+    struct store_item *it = xmalloc(sizeof *it + bytes);
     memset(it, 0, sizeof *it);
     char *cur = it->text;
     const char **dst[N_TEXT] = {&it->idea,      &it->context,   &it->prompt,     &it->role,
@@ -521,11 +478,6 @@ int64_t store_record(struct store *s, const struct history_row *row) {
         return 0;
     struct store_item *it = item_from_row(row);
     uv_mutex_lock(&s->mu);
-    if (!it) {
-        s->dropped++;
-        uv_mutex_unlock(&s->mu);
-        return 0;
-    }
     int64_t id = s->next_id;
     if (!admit_locked(s, id)) {
         uv_mutex_unlock(&s->mu);
@@ -552,23 +504,17 @@ void store_when_written(struct store *s, void (*fn)(struct store *s, void *arg, 
         return;
     }
     uv_mutex_lock(&s->mu);
-    bool ready = s->processed_id >= s->handed_id && !s->waits;
+    bool ready = s->processed_id >= s->handed_id && STAILQ_EMPTY(&s->waits);
     uv_mutex_unlock(&s->mu);
     if (ready) {
         fn(s, arg, true);
         return;
     }
-    struct store_wait *w = malloc(sizeof *w);
-    if (!w) {
-        fn(s, arg, false);
-        return;
-    }
-    *w = (struct store_wait){.need = s->handed_id, .fn = fn, .arg = arg};
-    if (s->waits_tail)
-        s->waits_tail->next = w;
-    else
-        s->waits = w;
-    s->waits_tail = w;
+    struct store_wait *w = xcalloc(1, sizeof *w);
+    w->need = s->handed_id;
+    w->fn = fn;
+    w->arg = arg;
+    STAILQ_INSERT_TAIL(&s->waits, w, link);
 }
 
 /* Starts the parked reads whose writes are done (all of them, failed,
@@ -577,11 +523,9 @@ static void run_waits(struct store *s, bool closing) {
     uv_mutex_lock(&s->mu);
     int64_t processed = s->processed_id;
     uv_mutex_unlock(&s->mu);
-    while (s->waits && (closing || s->waits->need <= processed)) {
-        struct store_wait *w = s->waits;
-        s->waits = w->next;
-        if (!s->waits)
-            s->waits_tail = NULL;
+    struct store_wait *w;
+    while ((w = STAILQ_FIRST(&s->waits)) && (closing || w->need <= processed)) {
+        STAILQ_REMOVE_HEAD(&s->waits, link);
         w->fn(s, w->arg, !closing);
         free(w);
     }
@@ -589,19 +533,19 @@ static void run_waits(struct store *s, bool closing) {
 
 /* Finished operations: their callbacks run here, on the loop. */
 static void run_done(struct store *s) {
+    struct store_ops done = STAILQ_HEAD_INITIALIZER(done);
+    struct store_op *op;
     uv_mutex_lock(&s->mu);
-    struct store_op *op = s->done_head;
-    s->done_head = s->done_tail = NULL;
+    STAILQ_CONCAT(&done, &s->done);
     uv_mutex_unlock(&s->mu);
-    while (op) {
-        struct store_op *next = op->next;
+    while ((op = STAILQ_FIRST(&done))) {
+        STAILQ_REMOVE_HEAD(&done, link);
         if (op->cb) {
             json_t *result = op->code == 0 ? op->result : NULL;
             op->result = op->code == 0 ? NULL : op->result;
             op->cb(op->arg, result, op->code, op->msg);
         }
         op_free(op);
-        op = next;
     }
 }
 
@@ -617,13 +561,8 @@ static void on_async(uv_async_t *h) {
 
 /* Posts a finished operation to the loop. */
 static void writer_complete(struct store *s, struct store_op *op) {
-    op->next = NULL;
     uv_mutex_lock(&s->mu);
-    if (s->done_tail)
-        s->done_tail->next = op;
-    else
-        s->done_head = op;
-    s->done_tail = op;
+    STAILQ_INSERT_TAIL(&s->done, op, link);
     uv_mutex_unlock(&s->mu);
     uv_async_send(&s->async);
 }
@@ -697,13 +636,13 @@ static int insert_one(sqlite3_stmt *st, const struct store_item *it) {
 
 /* Inserts n rows from `first` in one transaction: stage them, move them
  * with `move` (plain or OR IGNORE). Returns SQLITE_OK, or the failing
- * code with msg set (before the rollback, which would reset the
+ * code with err set (before the rollback, which would reset the
  * connection's error message). */
 static int insert_txn(struct store *s, sqlite3_stmt *move, struct store_item *first, size_t n,
-                      char *msg, size_t msglen) {
+                      char *err, size_t errlen) {
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     struct store_item *it = first;
-    for (size_t i = 0; rc == SQLITE_OK && i < n; i++, it = it->next)
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++, it = STAILQ_NEXT(it, link))
         rc = insert_one(s->stage, it);
     if (rc == SQLITE_OK)
         rc = step_done(move);
@@ -712,7 +651,7 @@ static int insert_txn(struct store *s, sqlite3_stmt *move, struct store_item *fi
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        store_sqlite_msg(s->db, rc, "history write failed", msg, msglen);
+        store_sqlite_msg(s->db, rc, "history write failed", err, errlen);
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         sqlite3_exec(s->db, "DELETE FROM temp.promptd_batch", NULL, NULL, NULL);
@@ -747,7 +686,7 @@ static void batch_succeeded_locked(struct store *s) {
 
 static void add_totals_locked(struct store *s, struct store_item *first, size_t n) {
     struct store_item *it = first;
-    for (size_t i = 0; i < n; i++, it = it->next) {
+    for (size_t i = 0; i < n; i++, it = STAILQ_NEXT(it, link)) {
         s->tot_n++;
         if (it->has_conf) {
             s->tot_n_conf++;
@@ -779,7 +718,7 @@ static int64_t count_batch_ids(struct store *s, struct store_item *first, size_t
     if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM prompt_history WHERE id = ?1", -1, &st, NULL) !=
         SQLITE_OK)
         return 0;
-    for (size_t i = 0; i < n; i++, first = first->next) {
+    for (size_t i = 0; i < n; i++, first = STAILQ_NEXT(first, link)) {
         sqlite3_bind_int64(st, 1, first->id);
         if (sqlite3_step(st) == SQLITE_ROW)
             found++;
@@ -792,16 +731,16 @@ static int64_t count_batch_ids(struct store *s, struct store_item *first, size_t
 /* One attempt at writing a batch. A constraint failure (a row the table
  * refuses, or an id another process took) is retried with OR IGNORE so one
  * bad row does not sink its batch. Returns SQLITE_OK with *inserted set,
- * or the failing code with msg set. */
+ * or the failing code with err set. */
 static int writer_try_batch(struct store *s, struct store_item *first, size_t n, size_t *inserted,
-                            char *msg, size_t msglen) {
+                            char *err, size_t errlen) {
     *inserted = n;
-    if (writer_ensure_db(s, msg, msglen) != 0)
+    if (writer_ensure_db(s, err, errlen) != 0)
         return SQLITE_CANTOPEN;
-    int rc = insert_txn(s, s->move, first, n, msg, msglen);
+    int rc = insert_txn(s, s->move, first, n, err, errlen);
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
         int64_t rows_before = count_batch_ids(s, first, n);
-        rc = insert_txn(s, s->move_ignore, first, n, msg, msglen);
+        rc = insert_txn(s, s->move_ignore, first, n, err, errlen);
         *inserted = rc == SQLITE_OK ? (size_t)(count_batch_ids(s, first, n) - rows_before) : 0;
         if (rc == SQLITE_OK && *inserted != n)
             log_warn("history: %zu rows of a batch were refused by the table and skipped",
@@ -836,7 +775,7 @@ static bool batch_settle(struct store *s, struct store_item *first, size_t n, in
                          size_t inserted, const char *msg) {
     struct store_item *last = first;
     for (size_t i = 1; i < n; i++)
-        last = last->next;
+        last = STAILQ_NEXT(last, link);
     uv_mutex_lock(&s->mu);
     if (rc == SQLITE_OK) {
         batch_succeeded_locked(s);
@@ -972,9 +911,7 @@ static void writer_scrub(struct store *s) {
 }
 
 static void writer_job_done(struct store *s, struct store_op *op) {
-    s->jobs_head = op->next;
-    if (!s->jobs_head)
-        s->jobs_tail = NULL;
+    STAILQ_REMOVE(&s->jobs, op, store_op, link);
     if (op->code == 0) {
         if (op->deleted > 0)
             writer_scrub(s);
@@ -994,7 +931,7 @@ static void writer_job_cancelled(struct store *s, struct store_op *op) {
 
 /* One batch of the first range delete. */
 static void writer_job_step(struct store *s) {
-    struct store_op *op = s->jobs_head;
+    struct store_op *op = STAILQ_FIRST(&s->jobs);
     char msg[512];
     sqlite3_stmt *st = NULL;
     const char *sql = op->before[0]
@@ -1107,7 +1044,7 @@ static void writer_restore(struct store *s, struct store_op *op) {
         writer_close_db(s); /* reopen next time, as after a failed batch */
         return;
     }
-    int64_t max_id = store_db_max_id(s->db);
+    int64_t max_id = store_sqlite_max_id(s->db);
     uv_mutex_lock(&s->mu);
     if (s->next_id <= max_id)
         s->next_id = max_id + 1;
@@ -1154,12 +1091,7 @@ static void writer_run_op(struct store *s, struct store_op *op) {
     case OP_DELETE_RANGE:
         /* Runs in batches between rows (writer_job_step); answered when
          * done. */
-        op->next = NULL;
-        if (s->jobs_tail)
-            s->jobs_tail->next = op;
-        else
-            s->jobs_head = op;
-        s->jobs_tail = op;
+        STAILQ_INSERT_TAIL(&s->jobs, op, link);
         return;
     case OP_RESTORE:
         writer_restore(s, op);
@@ -1173,36 +1105,28 @@ static void writer_run_op(struct store *s, struct store_op *op) {
 
 /* Processes what was taken from the queue, in order: runs of rows become
  * batches, operations run between them. Frees every item. */
-static void writer_process(struct store *s, struct store_item *items) {
-    while (items) {
-        if (items->op) {
-            struct store_item *it = items;
-            items = it->next;
-            writer_run_op(s, it->op);
+static void writer_process(struct store *s, struct store_items *items) {
+    struct store_item *it;
+    while ((it = STAILQ_FIRST(items))) {
+        if (it->op || writer_drop_if_open(s, it)) {
+            STAILQ_REMOVE_HEAD(items, link);
+            if (it->op)
+                writer_run_op(s, it->op);
+            else
+                uv_async_send(&s->async);
             free(it);
             continue;
         }
-        if (writer_drop_if_open(s, items)) {
-            struct store_item *it = items;
-            items = it->next;
-            free(it);
-            uv_async_send(&s->async);
-            continue;
-        }
-        struct store_item *first = items;
         size_t n = 1;
-        while (n < STORE_BATCH_ROWS && items->next && !items->next->op) {
-            items = items->next;
+        for (struct store_item *x = it;
+             n < STORE_BATCH_ROWS && (x = STAILQ_NEXT(x, link)) && !x->op;)
             n++;
-        }
-        struct store_item *rest = items->next;
-        writer_insert_batch(s, first, n);
+        writer_insert_batch(s, it, n);
         for (size_t i = 0; i < n; i++) {
-            struct store_item *next = first->next;
-            free(first);
-            first = next;
+            it = STAILQ_FIRST(items);
+            STAILQ_REMOVE_HEAD(items, link);
+            free(it);
         }
-        items = rest;
     }
 }
 
@@ -1222,11 +1146,11 @@ static void writer_checkpoint(struct store *s, int mode) {
     refresh_size(s, true);
 }
 
-/* Waits for work; returns the queue's items (maybe none after an idle
- * timeout) and whether the store is stopping. */
-static struct store_item *writer_take(struct store *s, bool *stop) {
+/* Waits for work; moves the queue's items to items (maybe none after an
+ * idle timeout) and says whether the store is stopping. */
+static void writer_take(struct store *s, struct store_items *items, bool *stop) {
     uv_mutex_lock(&s->mu);
-    while (!s->head && !s->jobs_head && !s->stop) {
+    while (STAILQ_EMPTY(&s->queue) && STAILQ_EMPTY(&s->jobs) && !s->stop) {
         if (!s->dirty) {
             uv_cond_wait(&s->cond, &s->mu);
         } else if (uv_cond_timedwait(&s->cond, &s->mu,
@@ -1235,11 +1159,9 @@ static struct store_item *writer_take(struct store *s, bool *stop) {
             break;
         }
     }
-    struct store_item *items = s->head;
-    s->head = s->tail = NULL;
+    STAILQ_CONCAT(items, &s->queue);
     *stop = s->stop;
     uv_mutex_unlock(&s->mu);
-    return items;
 }
 
 /* A range delete interrupted by shutdown: "cancelled" only when it had
@@ -1262,19 +1184,21 @@ static void writer_main(void *arg) {
     struct store *s = arg;
     for (;;) {
         bool stop;
-        struct store_item *items = writer_take(s, &stop);
-        if (items)
-            writer_process(s, items);
-        else if (s->dirty && !s->jobs_head)
+        struct store_items items = STAILQ_HEAD_INITIALIZER(items);
+        writer_take(s, &items, &stop);
+        bool took = !STAILQ_EMPTY(&items);
+        if (took)
+            writer_process(s, &items);
+        else if (s->dirty && STAILQ_EMPTY(&s->jobs))
             writer_checkpoint(s, SQLITE_CHECKPOINT_PASSIVE); /* idle: a good moment */
-        if (s->jobs_head && stop) {
+        if (!STAILQ_EMPTY(&s->jobs) && stop) {
             /* Shutting down: rows are flushed, long deletes wait for the
              * next start (retention runs again then). */
-            writer_job_stopped(s, s->jobs_head);
-        } else if (s->jobs_head) {
+            writer_job_stopped(s, STAILQ_FIRST(&s->jobs));
+        } else if (!STAILQ_EMPTY(&s->jobs)) {
             writer_job_step(s);
         }
-        if (stop && !items && !s->jobs_head)
+        if (stop && !took && STAILQ_EMPTY(&s->jobs))
             break;
     }
     if (s->flush_dropped)
@@ -1290,13 +1214,12 @@ static void writer_main(void *arg) {
 /* ===================================================================== */
 
 static void store_free(struct store *s) {
-    struct store_item *it = s->head;
-    while (it) {
-        struct store_item *next = it->next;
+    struct store_item *it;
+    while ((it = STAILQ_FIRST(&s->queue))) {
+        STAILQ_REMOVE_HEAD(&s->queue, link);
         if (it->op)
             op_free(it->op);
         free(it);
-        it = next;
     }
     store_readers_free(s->readers);
     uv_cond_destroy(&s->cond);
@@ -1410,14 +1333,18 @@ int store_open(struct daemon *d, const struct config *cfg, struct store **out, c
     if (store_resolve_path(cfg->sqlite_db_path, d->config_path, path, sizeof path, err, errlen) !=
         0)
         return -1;
-    struct store *s = calloc(1, sizeof *s);
-    if (!s || !(s->path = strdup(path)) || store_init_sync(s) != 0) {
-        if (s)
-            free(s->path);
+    struct store *s = xcalloc(1, sizeof *s);
+    s->path = xstrdup(path);
+    if (store_init_sync(s) != 0) {
+        free(s->path);
         free(s);
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "cannot create the history's locks");
         return -1;
     }
+    STAILQ_INIT(&s->queue);
+    STAILQ_INIT(&s->waits);
+    STAILQ_INIT(&s->done);
+    STAILQ_INIT(&s->jobs);
     s->d = d;
     s->loop = d->loop;
     s->refs = 1;
@@ -1433,10 +1360,12 @@ int store_open(struct daemon *d, const struct config *cfg, struct store **out, c
     }
     check_network_fs(s);
     store_prepare_file(s->path);
-    if (open_initial(s, err, errlen) != 0 || !(s->readers = store_readers_new(s->path)) ||
-        store_start_thread(s, err, errlen) != 0) {
-        if (!s->readers && !err[0])
-            snprintf(err, errlen, "out of memory");
+    int rc = open_initial(s, err, errlen);
+    if (rc == 0 && !(s->readers = store_readers_new(s->path))) {
+        snprintf(err, errlen, "cannot create the history readers' locks");
+        rc = -1;
+    }
+    if (rc != 0 || store_start_thread(s, err, errlen) != 0) {
         writer_close_db(s);
         s->closing = true;
         store_unref(s); /* freed now, or when the closed handles' callbacks ran */
@@ -1457,8 +1386,6 @@ static void enqueue_retention(struct store *s) {
     if (!cfg->sqlite_auto_cleanup || cfg->sqlite_retention_days <= 0)
         return;
     struct store_op *op = op_new(OP_DELETE_RANGE, NULL, NULL);
-    if (!op)
-        return;
     op->retention_days = cfg->sqlite_retention_days;
     store_time_format((int64_t)time(NULL) - (int64_t)cfg->sqlite_retention_days * 86400,
                       op->before);
@@ -1469,42 +1396,31 @@ static void on_daily(uv_timer_t *t) {
     enqueue_retention(t->data);
 }
 
-/* The start-up quick_check's verdict. */
-static void on_quick_check(void *arg, json_t *result, int code, const char *message) {
-    struct store *s = arg;
-    if (code != 0) {
-        log_warn("history: the start-up check could not run: %s", message);
-    } else if (!json_is_true(json_object_get(result, "ok"))) {
-        const char *detail = json_string_value(json_object_get(result, "detail"));
-        struct store_op *op = op_new(OP_REPLACE_CORRUPT, NULL, NULL);
-        log_error("history: quick_check failed: %s", detail ? detail : "?");
-        if (op) {
-            snprintf(op->msg, sizeof op->msg, "quick_check: %s", detail ? detail : "?");
-            enqueue_op(s, op);
-        }
-    } else {
-        log_debug("history: quick_check ok");
-    }
-    json_decref(result);
-    store_unref(s);
-}
-
-static int quick_check_job(sqlite3 *db, void *ctx, json_t **result, char *msg, size_t msglen) {
-    return store_q_check(db, result, msg, msglen);
-}
-
-void store_start_maintenance(struct store *s) {
+bool store_writer_claim_maintenance(struct store *s) {
     if (!s || s->maintenance_started || s->closing)
-        return;
+        return false;
     s->maintenance_started = true;
-    /* Runs on the thread pool: on a large file the check takes seconds,
-     * and start-up must take milliseconds (docs/schema.md). */
-    if (!s->db_unavailable && store_ref(s))
-        store_job_submit(s, quick_check_job, NULL, NULL, true, on_quick_check, s);
+    return true;
+}
+
+bool store_writer_db_opened(struct store *s) {
+    uv_mutex_lock(&s->mu);
+    bool opened = !s->db_unavailable;
+    uv_mutex_unlock(&s->mu);
+    return opened;
+}
+
+void store_writer_start_retention(struct store *s) {
     enqueue_retention(s);
     int rc = uv_timer_start(&s->daily, on_daily, STORE_MAINTENANCE_MS, STORE_MAINTENANCE_MS);
     if (rc != 0)
         log_warn("history: cannot schedule the daily retention: %s", uv_strerror(rc));
+}
+
+void store_writer_replace_corrupt(struct store *s, const char *why) {
+    struct store_op *op = op_new(OP_REPLACE_CORRUPT, NULL, NULL);
+    snprintf(op->msg, sizeof op->msg, "%s", why);
+    enqueue_op(s, op);
 }
 
 void store_close(struct store *s) {
@@ -1538,8 +1454,6 @@ void store_close(struct store *s) {
 void store_delete_id(struct store *s, int64_t id, struct store_cancel *cancel, store_cb cb,
                      void *arg) {
     struct store_op *op = op_new(OP_DELETE_ID, cb, arg);
-    if (!op)
-        return;
     op->id = id;
     op->cancel = cancel;
     enqueue_op(s, op);
@@ -1548,8 +1462,6 @@ void store_delete_id(struct store *s, int64_t id, struct store_cancel *cancel, s
 void store_delete_before(struct store *s, const char *before, struct store_cancel *cancel,
                          store_cb cb, void *arg) {
     struct store_op *op = op_new(OP_DELETE_RANGE, cb, arg);
-    if (!op)
-        return;
     snprintf(op->before, sizeof op->before, "%s", before);
     op->cancel = cancel;
     enqueue_op(s, op);
@@ -1557,8 +1469,6 @@ void store_delete_before(struct store *s, const char *before, struct store_cance
 
 void store_delete_all(struct store *s, struct store_cancel *cancel, store_cb cb, void *arg) {
     struct store_op *op = op_new(OP_DELETE_RANGE, cb, arg);
-    if (!op)
-        return;
     op->cancel = cancel;
     uv_mutex_lock(&s->mu);
     op->id = s->next_id - 1; /* every row that exists or was handed out */
@@ -1582,15 +1492,7 @@ int store_page_size(const struct store *s) {
 void store_swap_in_restore(struct store *s, const char *copy, int64_t max_id, int64_t rows,
                            struct store_cancel *cancel, store_cb cb, void *arg) {
     struct store_op *op = op_new(OP_RESTORE, cb, arg);
-    if (!op || !copy || !(op->path = strdup(copy))) {
-        if (copy)
-            unlink(copy);
-        if (op) {
-            op_free(op);
-            cb(arg, NULL, RPC_INTERNAL, "out of memory");
-        }
-        return;
-    }
+    op->path = xstrdup(copy);
     op->rows = rows;
     op->cancel = cancel;
     uv_mutex_lock(&s->mu);
@@ -1600,15 +1502,7 @@ void store_swap_in_restore(struct store *s, const char *copy, int64_t max_id, in
     enqueue_op(s, op);
 }
 
-/* ---- Check and health --------------------------------------------------- */
-
-static int check_job(sqlite3 *db, void *ctx, json_t **result, char *msg, size_t msglen) {
-    return store_q_check(db, result, msg, msglen);
-}
-
-void store_check(struct store *s, store_cb cb, void *arg) {
-    store_job_submit(s, check_job, NULL, NULL, true, cb, arg);
-}
+/* ---- Health ------------------------------------------------------------- */
 
 void store_get_counters(struct store *s, struct store_counters *out) {
     uv_mutex_lock(&s->mu);

@@ -19,6 +19,7 @@
 
 #include "ctl_text.h"
 #include "promptctl.h"
+#include "xalloc.h"
 
 /* history.list's page size limit: export pages through with it. */
 #define CTL_PAGE_MAX 500
@@ -52,8 +53,8 @@ static void print_cell(const char *s, int width, bool pad) {
     int col = 0;
     size_t len = strlen(s);
     for (size_t i = 0; i < len && col < width;) {
-        char esc[CTL_TEXT_ESC_MAX];
-        size_t used, n = ctl_text_escape_char(s + i, len - i, esc, &used);
+        char esc[TEXT_ESC_MAX];
+        size_t used, n = text_escape_char(s + i, len - i, TEXT_KEEP_LINES, esc, &used);
         bool space = s[i] == '\n' || s[i] == '\t' || s[i] == '\r';
         int w = n && !space ? (int)n : 1;
         if (col + w > width || (col + w == width && i + used < len)) {
@@ -271,6 +272,36 @@ static int history_args(int argc, char **argv, json_t *params) {
     return CTL_OK;
 }
 
+/* Why a page of the history is empty, in a sentence. */
+static void history_why_empty(json_t *params, json_t *r, char *out, size_t len) {
+    static const char *const filters[] = {"backend", "provider", "since", "until", "min_quality"};
+    long long total = (long long)json_integer_value(json_object_get(r, "total"));
+    bool filtered = false;
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++)
+        filtered |= json_object_get(params, filters[i]) != NULL;
+    if (total > 0)
+        snprintf(out, len, "no entries past --offset %lld (%lld %s)",
+                 (long long)json_integer_value(json_object_get(params, "offset")), total,
+                 filtered ? "match" : "in all");
+    else if (filtered)
+        snprintf(out, len, "no entries match these filters");
+    else
+        snprintf(out, len, "no history yet: improve something with `promptctl improve IDEA`");
+}
+
+/* An empty page says so on a terminal instead of an empty table. Piped,
+ * the rows are data: stdout stays empty (a script counts zero lines), and
+ * the sentence goes to stderr only when a person watches it. --json
+ * prints the result as it is. */
+static void history_say_empty(const struct ctl *c, json_t *params, json_t *r) {
+    char why[160];
+    history_why_empty(params, r, why, sizeof why);
+    if (c->tty)
+        printf("%s\n", why);
+    else if (isatty(STDERR_FILENO))
+        fprintf(stderr, "promptctl: %s\n", why);
+}
+
 static int cmd_history(struct ctl *c, int argc, char **argv) {
     json_t *params = json_object(), *r = NULL;
     int rc = history_args(argc, argv, params);
@@ -279,10 +310,15 @@ static int cmd_history(struct ctl *c, int argc, char **argv) {
         return rc;
     }
     json_int_t offset = json_integer_value(json_object_get(params, "offset"));
-    if ((rc = call(c, "history.list", params, &r)) != CTL_OK)
+    json_incref(params); /* call() takes one reference; the empty-page sentence reads it */
+    if ((rc = call(c, "history.list", params, &r)) != CTL_OK) {
+        json_decref(params);
         return rc;
+    }
     if (c->json) {
         ctl_print_json(c, r);
+    } else if (json_array_size(json_object_get(r, "items")) == 0) {
+        history_say_empty(c, params, r);
     } else {
         json_t *items = json_object_get(r, "items"), *row;
         size_t i;
@@ -301,6 +337,7 @@ static int cmd_history(struct ctl *c, int argc, char **argv) {
             printf("(%zu of %lld)\n", json_array_size(items),
                    (long long)json_integer_value(json_object_get(r, "total")));
     }
+    json_decref(params);
     json_decref(r);
     return CTL_OK;
 }
@@ -386,8 +423,8 @@ static void print_snippet(const struct ctl *c, const char *snippet, int width) {
             i += 2;
             continue;
         }
-        char esc[CTL_TEXT_ESC_MAX];
-        size_t used, n = ctl_text_escape_char(snippet + i, len - i, esc, &used);
+        char esc[TEXT_ESC_MAX];
+        size_t used, n = text_escape_char(snippet + i, len - i, TEXT_KEEP_LINES, esc, &used);
         bool space = snippet[i] == '\n' || snippet[i] == '\t';
         if (c->tty && (col += n && !space ? (int)n : 1) > width)
             break;
@@ -415,9 +452,7 @@ static int cmd_search(struct ctl *c, int argc, char **argv) {
     size_t n = 0;
     for (int i = optind; i < argc; i++)
         n += strlen(argv[i]) + 1;
-    char *query = calloc(1, n + 1);
-    if (!query)
-        return CTL_ERR_DAEMON;
+    char *query = xcalloc(1, n + 1);
     for (int i = optind; i < argc; i++) {
         if (i > optind)
             strcat(query, " ");
@@ -581,10 +616,22 @@ static const char *const csv_columns[] = {
 #define N_CSV_COLUMNS (sizeof csv_columns / sizeof *csv_columns)
 
 /* A cell a spreadsheet would take for a formula (OWASP's list for CSV
- * injection): =, +, - and @ start one, and a leading tab or CR is
- * skipped by some before they look. */
+ * injection): =, +, - and @ start one, a leading tab or CR is one too,
+ * and some spreadsheets skip leading white space and read the full-width
+ * forms (U+FF1D =, U+FF0B +, U+FF0D -, U+FF20 @) as the ASCII ones before
+ * they look. */
 static bool csv_formula_like(const char *s) {
-    return s && s[0] && strchr("=+-@\t\r", s[0]) != NULL;
+    if (!s || !s[0])
+        return false;
+    if (strchr("=+-@\t\r", s[0]))
+        return true;
+    s += strspn(s, " \t\r\n");
+    static const char *const full_width[] = {"\xef\xbc\x9d", "\xef\xbc\x8b", "\xef\xbc\x8d",
+                                             "\xef\xbc\xa0"};
+    for (size_t i = 0; i < sizeof full_width / sizeof full_width[0]; i++)
+        if (strncmp(s, full_width[i], 3) == 0)
+            return true;
+    return s[0] && strchr("=+-@", s[0]) != NULL;
 }
 
 /* RFC 4180: every field quoted, quotes doubled; a formula-like cell gets
@@ -608,21 +655,47 @@ static void csv_field(FILE *out, json_t *v) {
     free(text);
 }
 
-static int export_row(FILE *out, json_t *row, bool csv) {
-    if (!csv) {
-        char *line = json_dumps(row, JSON_COMPACT);
-        if (!line)
-            return -1;
-        fprintf(out, "%s\n", line);
-        free(line);
-        return 0;
-    }
+static void export_csv_cells(FILE *out, json_t *row) {
     for (size_t k = 0; k < N_CSV_COLUMNS; k++) {
         if (k)
             fputc(',', out);
         csv_field(out, json_object_get(row, csv_columns[k]));
     }
-    fputs("\r\n", out);
+}
+
+/* One row as a JSON line or a CSV record. On a terminal (an export read
+ * by a person) the stored text's control characters are shown as visible
+ * escapes, as everywhere promptctl prints; into a file or a pipe it is
+ * exact. */
+static int export_row(FILE *out, json_t *row, bool csv) {
+    bool tty = isatty(fileno(out));
+    if (!csv) {
+        char *line = json_dumps(row, JSON_COMPACT);
+        if (!line)
+            return -1;
+        if (tty)
+            ctl_text_write_json(out, line);
+        else
+            fputs(line, out);
+        fputc('\n', out);
+        free(line);
+        return 0;
+    }
+    if (!tty) {
+        export_csv_cells(out, row);
+        fputs("\r\n", out);
+        return 0;
+    }
+    char *record = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&record, &len);
+    if (!mem)
+        return -1;
+    export_csv_cells(mem, row);
+    fclose(mem);
+    ctl_text_write(out, record, len);
+    fputc('\n', out);
+    free(record);
     return 0;
 }
 
@@ -794,7 +867,7 @@ static int cmd_export(struct ctl *c, int argc, char **argv) {
     if (csv) {
         for (size_t k = 0; k < N_CSV_COLUMNS; k++)
             fprintf(out, "%s%s", k ? "," : "", csv_columns[k]);
-        fputs("\r\n", out);
+        fputs(isatty(fileno(out)) ? "\n" : "\r\n", out); /* RFC 4180; a terminal's own */
     }
     long rows = 0;
     rc = export_pages(c, out, csv, &rows);

@@ -1,9 +1,24 @@
-/* History store: the SQLite database of every improvement (docs/schema.md).
+/* History store: the one face of the store, the only store header the
+ * methods (methods_*.c) and main.c include. Behind it today is one
+ * backend, SQLite (docs/schema.md), in the files of daemon/store/; the
+ * face names no SQLite type, so a second backend (PostgreSQL) can sit
+ * behind it without a change to the methods (docs/architecture.md,
+ * "Store", says how). Where each function is defined:
+ *
+ *   store_open, store_close, store_record, store_delete_*, store_cleanup,
+ *   store_health, store_get_counters, store_path    store_writer.c
+ *   store_get_async, store_list, store_search, store_stats,
+ *   store_check                                     store_jobs.c
+ *   store_search_terms                              store_query.c
+ *   store_start_maintenance                         store_maintenance.c
+ *   store_backup, store_restore                     store_backup.c
+ *   store_cancel_*                                  store_cancel.c
+ *   store_time_* (store_time.h)                     store_time.c
  *
  * Threads. The event loop never touches the disk. Rows and write
  * operations go to one writer thread (its own connection, a bounded queue,
  * one transaction per batch). Reads run on the libuv thread pool on
- * read-only connections (store_read.h). Results come back to the loop
+ * read-only connections (store_readers.h, store_jobs.h). Results come back to the loop
  * through callbacks, each called exactly once, on the loop thread.
  *
  * Ids. store_record hands out the id a row WILL have (allocated on the
@@ -27,6 +42,7 @@
 #include <stdint.h>
 
 #include "protocol.h"
+#include "store_time.h"
 
 struct daemon;
 struct config;
@@ -64,6 +80,18 @@ struct history_row {
     long long prompt_tokens;     /* < 0: unknown */
     long long completion_tokens; /* < 0: unknown */
     int64_t timestamp;           /* Unix seconds (UTC); 0: now */
+};
+
+/* history.list filters. Strings are borrowed; empty since/until = none. */
+struct history_filter {
+    long limit;               /* 1..LIMIT_HISTORY_PAGE_MAX */
+    long offset;              /* >= 0 */
+    const char *backend;      /* NULL: any */
+    const char *provider;     /* NULL: any */
+    char since[STORE_TS_LEN]; /* inclusive, stored form (store_time_parse) */
+    char until[STORE_TS_LEN]; /* exclusive (store_time_parse makes it so) */
+    bool has_min_quality;
+    double min_quality;
 };
 
 /* Every asynchronous result. result is a new reference the callee owns (or
@@ -132,10 +160,27 @@ void store_close(struct store *s);
  * it). Never blocks on the disk. Loop thread only. */
 int64_t store_record(struct store *s, const struct history_row *row);
 
-/* One history row as the protocol shows it (history.get), after every
- * write handed out before this call. Used by improve's parent_id.
- * RPC_NOT_FOUND when there is no such row. */
+/* Reads, each after every write handed out before the call (read-your-
+ * writes), on the thread pool. cancel (may be NULL) stops them early
+ * (RPC_CANCELLED); filters and text are copied.
+ *
+ * store_get_async: one row as the protocol shows it (history.get; used by
+ * improve's parent_id), RPC_NOT_FOUND when there is no such row.
+ * store_list: {"items": [...], "total": N}, newest first; store_search:
+ * {"items": [row + "snippet", ...]}, best match first. Both stop a page
+ * early at LIMIT_HISTORY_PAGE_BYTES (with "truncated": true). store_stats:
+ * the stats method's object, since `since` (stored form; NULL: all). */
 void store_get_async(struct store *s, int64_t id, store_cb cb, void *arg);
+void store_list(struct store *s, const struct history_filter *f, struct store_cancel *cancel,
+                store_cb cb, void *arg);
+void store_search(struct store *s, const char *query, long limit, struct store_cancel *cancel,
+                  store_cb cb, void *arg);
+void store_stats(struct store *s, const char *since, struct store_cancel *cancel, store_cb cb,
+                 void *arg);
+/* The number of words a search for text looks for: each white-space
+ * separated word, a repeated one (ASCII case aside) once. The method
+ * bounds it (LIMIT_SEARCH_QUERY_TERMS). */
+size_t store_search_terms(const char *text);
 
 /* Writes, in order with the rows recorded before them. Results:
  * {"deleted": N}. delete_id answers RPC_NOT_FOUND when nothing had that id.
@@ -172,7 +217,8 @@ void store_backup(struct store *s, const char *path, bool overwrite, struct stor
 void store_restore(struct store *s, const char *path, struct store_cancel *cancel, store_cb cb,
                    void *arg);
 
-/* db.check: PRAGMA quick_check -> {"ok": bool, "detail": "ok" | problems}. */
+/* db.check: the database's own check (SQLite: PRAGMA quick_check) ->
+ * {"ok": bool, "detail": "ok" | problems}. */
 void store_check(struct store *s, store_cb cb, void *arg);
 
 /* health.database, from memory (never waits): status healthy | circuit_open

@@ -1,5 +1,5 @@
 /* promptctl's shared pieces: the connection to the daemon, output helpers,
- * and the command table that each client/ctl_*.c file contributes to. */
+ * and the command table that each client/cli/ctl_*.c file contributes to. */
 #ifndef PROMPTCTL_H
 #define PROMPTCTL_H
 
