@@ -20,7 +20,7 @@ PKG_LIBS = $(eval PKG_LIBS := $$(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
 OPT ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-       -Wno-unused-parameter
+       -Wformat=2 -Wwrite-strings -Wno-unused-parameter
 ifeq ($(UNAME_S),Darwin)
 FEATURES = -D_DARWIN_C_SOURCE
 else

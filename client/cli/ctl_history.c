@@ -8,6 +8,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,10 +105,15 @@ static bool parse_long(const char *text, long min, long max, long *out) {
     return true;
 }
 
-static int usage_error(const char *usage, const char *fmt, const char *arg) {
+static int usage_error(const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int usage_error(const char *usage, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "promptctl: ");
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\nusage: %s\n", usage);
+    va_end(ap);
     return CTL_ERR_USAGE;
 }
 
