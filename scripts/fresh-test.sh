@@ -113,7 +113,7 @@ round() {
     : >"$result"
     note() { printf '%s\n' "$*" >>"$result"; }
 
-    if ! as_who "cd && git clone -q /tmp/promptd.bundle promptd" >>"$log" 2>&1; then
+    if ! as_who "cd && git -c advice.detachedHead=false clone -q /tmp/promptd.bundle promptd" >>"$log" 2>&1; then
         note "clone FAIL"
         return 1
     fi
