@@ -11,6 +11,7 @@
 
 #include "ctl_text.h"
 #include "promptctl.h"
+#include "sockpath.h"
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* macOS: promptctl ignores SIGPIPE instead */
@@ -22,6 +23,29 @@
 
 void ctl_print_not_running(const struct ctl *c) {
     ctl_service_print_advice(c->socket_path);
+}
+
+/* Whoever listens on the socket will read the ideas we send: it must be a
+ * process of our own user, checked before the first byte (another user
+ * could have put their socket where ours should be). */
+static int ctl_check_server(const struct ctl *c, int fd) {
+    uid_t uid;
+    if (sockpath_peer_uid(fd, &uid) != 0) {
+        fprintf(stderr,
+                "promptctl: cannot tell who serves %s (%s): nothing was sent; run promptctl "
+                "where the daemon runs\n",
+                c->socket_path, strerror(errno));
+        return -1;
+    }
+    if (uid != getuid()) {
+        fprintf(stderr,
+                "promptctl: the daemon on %s belongs to another user (uid %u, you are %u): "
+                "nothing was sent; run promptctl as the daemon's user, or start your own "
+                "promptd on a socket of your own\n",
+                c->socket_path, (unsigned)uid, (unsigned)getuid());
+        return -1;
+    }
+    return 0;
 }
 
 int ctl_connect(struct ctl *c) {
@@ -46,6 +70,10 @@ int ctl_connect(struct ctl *c) {
                     c->socket_path);
         else
             ctl_print_not_running(c);
+        return CTL_ERR_NOT_RUNNING;
+    }
+    if (ctl_check_server(c, fd) != 0) {
+        close(fd);
         return CTL_ERR_NOT_RUNNING;
     }
     c->fd = fd;

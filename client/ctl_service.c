@@ -495,7 +495,10 @@ static bool svc_probe(const char *path, char *version, size_t vlen) {
     static const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"version\"}\n";
     char buf[4096];
     size_t got = 0;
+    uid_t uid;
+    /* Not even a version request to another user's socket. */
     bool ok = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+              sockpath_peer_uid(fd, &uid) == 0 && uid == getuid() &&
               send(fd, req, sizeof req - 1, SVC_SEND_FLAGS) == (ssize_t)(sizeof req - 1);
     while (ok && got < sizeof buf - 1 && !memchr(buf, '\n', got)) {
         struct pollfd p = {.fd = fd, .events = POLLIN};

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,27 +64,88 @@ int sockpath_default(char *out, size_t outlen, char *err, size_t errlen) {
     return 0;
 }
 
-int sockpath_prepare_dir(const char *socket_path, char *err, size_t errlen) {
-    char dir[LIMIT_SOCKET_PATH_BYTES];
-    snprintf(dir, sizeof dir, "%s", socket_path);
+/* The sentence's second half: where else a socket can go. */
+#define SOCKPATH_ELSEWHERE                                                                         \
+    "or choose a directory of your own with --socket or PROMPTD_SOCKET (or set XDG_RUNTIME_DIR)"
+
+/* The directory part of socket_path into dir ("." for a bare name). */
+static void sockpath_dir_of(const char *socket_path, char *dir, size_t dirlen) {
+    snprintf(dir, dirlen, "%s", socket_path);
     char *slash = strrchr(dir, '/');
     if (!slash)
-        return 0; /* relative name in the working directory */
-    if (slash == dir)
-        return 0; /* a socket directly under / */
-    *slash = '\0';
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create the socket directory %s: %s", dir, strerror(errno));
+        snprintf(dir, dirlen, ".");
+    else
+        *(slash == dir ? slash + 1 : slash) = '\0';
+}
+
+/* Whoever may write into the socket's directory can replace the socket
+ * with their own and read what clients send: the directory must be a real
+ * one (not a symbolic link someone else can point elsewhere), ours, and
+ * closed to everyone else. st comes from lstat. */
+static int sockpath_check_dir(const char *dir, const struct stat *st, char *err, size_t errlen) {
+    if (S_ISLNK(st->st_mode)) {
+        snprintf(err, errlen,
+                 "the socket directory %s is a symbolic link, which another user may control: "
+                 "remove the link, " SOCKPATH_ELSEWHERE,
+                 dir);
         return -1;
     }
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        snprintf(err, errlen, "cannot use the socket directory %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st->st_mode)) {
+        snprintf(err, errlen,
+                 "the socket directory %s is not a directory (uid %u owns it): remove it, "
+                 "" SOCKPATH_ELSEWHERE,
+                 dir, (unsigned)st->st_uid);
         return -1;
     }
-    if (!S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "%s is not a directory", dir);
+    if (st->st_uid != getuid()) {
+        snprintf(err, errlen,
+                 "the socket directory %s belongs to another user (uid %u), who could replace the "
+                 "socket: have it removed (it may take root), " SOCKPATH_ELSEWHERE,
+                 dir, (unsigned)st->st_uid);
+        return -1;
+    }
+    if (st->st_mode & (S_IRWXG | S_IRWXO)) {
+        snprintf(err, errlen,
+                 "the socket directory %s is open to other users (mode %04o): run chmod 700 %s, "
+                 "" SOCKPATH_ELSEWHERE,
+                 dir, (unsigned)(st->st_mode & 07777), dir);
         return -1;
     }
     return 0;
+}
+
+int sockpath_prepare_dir(const char *socket_path, char *err, size_t errlen) {
+    char dir[LIMIT_SOCKET_PATH_BYTES];
+    sockpath_dir_of(socket_path, dir, sizeof dir);
+    /* Created private from the first instant: no umask lets others in. */
+    mode_t old_mask = umask(0077);
+    int rc = mkdir(dir, 0700);
+    int e = errno;
+    umask(old_mask);
+    if (rc != 0 && e != EEXIST) {
+        snprintf(err, errlen, "cannot create the socket directory %s: %s", dir, strerror(e));
+        return -1;
+    }
+    /* Created or found, it is judged the same way: another user may have
+     * made it first. lstat, so a symbolic link is seen as one. */
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        snprintf(err, errlen, "cannot use the socket directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return sockpath_check_dir(dir, &st, err, errlen);
+}
+
+int sockpath_peer_uid(int fd, uid_t *uid) {
+#if defined(__linux__)
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return -1;
+    *uid = cred.uid;
+    return 0;
+#else
+    gid_t gid;
+    return getpeereid(fd, uid, &gid);
+#endif
 }

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <pwd.h>
@@ -20,6 +21,7 @@ enum key_type { T_STR, T_BOOL, T_LONG, T_DOUBLE, T_LOGLEVEL, T_PROVIDER, T_FALLB
 enum key_flags {
     F_SECRET = 1,  /* never printed or logged; file must be private */
     F_RESTART = 2, /* read at start-up only; SIGHUP says so */
+    F_CREDS = 4,   /* a URL that may carry credentials: shown and logged without them */
 };
 
 struct key {
@@ -37,7 +39,7 @@ struct key {
 static const struct key keys[] = {
     {"LLM_PROVIDER", T_PROVIDER, OFF(llm_provider), "ollama", 0, 0, 0},
     {"LLM_MODEL", T_STR, OFF(llm_model), NULL, 0, 0, 0},
-    {"LLM_BASE_URL", T_URL, OFF(llm_base_url), NULL, 0, 0, 0},
+    {"LLM_BASE_URL", T_URL, OFF(llm_base_url), NULL, 0, 0, F_CREDS},
     {"LLM_API_KEY", T_STR, OFF(llm_api_key), NULL, 0, 0, F_SECRET},
     {"OPENAI_API_KEY", T_STR, OFF(openai_api_key), NULL, 0, 0, F_SECRET},
     {"ANTHROPIC_API_KEY", T_STR, OFF(anthropic_api_key), NULL, 0, 0, F_SECRET},
@@ -54,7 +56,7 @@ static const struct key keys[] = {
     {"LLM_PREWARM", T_BOOL, OFF(llm_prewarm), "false", 0, 0, 0},
     {"LLM_KEEP_ALIVE", T_STR, OFF(llm_keep_alive), NULL, 0, 0, 0},
     {"LLM_NUM_CTX", T_LONG, OFF(llm_num_ctx), "0", 0, 1048576, 0},
-    {"OLLAMA_HOST", T_STR, OFF(ollama_host), NULL, 0, 0, 0},
+    {"OLLAMA_HOST", T_STR, OFF(ollama_host), NULL, 0, 0, F_CREDS},
     {"SQLITE_ENABLED", T_BOOL, OFF(sqlite_enabled), "true", 0, 0, F_RESTART},
     {"SQLITE_DB_PATH", T_STR, OFF(sqlite_db_path), NULL, 0, 0, F_RESTART},
     {"SQLITE_RETENTION_DAYS", T_LONG, OFF(sqlite_retention_days), "30", 0, 36500, 0},
@@ -257,6 +259,122 @@ static bool file_is_private(const struct stat *st) {
     return (st->st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) == 0;
 }
 
+/* Another user who can change the file, or the directory it is listed in,
+ * can point LLM_BASE_URL at their own server and receive every prompt (and
+ * the key from the environment): such a file is refused whether or not it
+ * holds a secret. root owning it is fine: root can do this anyway. */
+static bool owner_is_trusted(uid_t uid) {
+    return uid == getuid() || uid == 0;
+}
+
+static int config_check_file(const char *path, const struct stat *st, char *err, size_t errlen) {
+    if (!owner_is_trusted(st->st_uid)) {
+        snprintf(err, errlen,
+                 "the config file %s belongs to another user (uid %u), who could change it: use a "
+                 "copy of your own (cp it, then chmod 600 the copy)",
+                 path, (unsigned)st->st_uid);
+        return -1;
+    }
+    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(
+            err, errlen,
+            "the config file %s can be changed by other users (mode %04o), who could send your "
+            "prompts to a server of theirs: run chmod go-w %s (or chmod 600 %s)",
+            path, (unsigned)(st->st_mode & 07777), path, path);
+        return -1;
+    }
+    return 0;
+}
+
+/* A directory others may write to (without the sticky bit, which keeps
+ * them from renaming or removing our files) lets them swap the file. */
+static int config_check_dir(const char *path, const char *dir, char *err, size_t errlen) {
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return 0; /* the file was opened: its directory exists; nothing to judge */
+    if (!owner_is_trusted(st.st_uid)) {
+        snprintf(err, errlen,
+                 "the config file %s is in %s, which belongs to another user (uid %u), who could "
+                 "replace it: move the file to a directory of your own",
+                 path, dir, (unsigned)st.st_uid);
+        return -1;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+        snprintf(err, errlen,
+                 "the config file %s is in %s, which other users can write to (mode %04o), so they "
+                 "could replace it: run chmod go-w %s, or move the file",
+                 path, dir, (unsigned)(st.st_mode & 07777), dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* The file's own directory, and the one its target lives in when path is
+ * a symbolic link (dotfile managers link the config): both can swap it. */
+static int config_check_dirs(const char *path, char *err, size_t errlen) {
+    char dir[PATH_MAX], real[PATH_MAX];
+    config_dir_of(path, dir, sizeof dir);
+    if (config_check_dir(path, dir, err, errlen) != 0)
+        return -1;
+    if (!realpath(path, real))
+        return 0;
+    char real_dir[PATH_MAX];
+    config_dir_of(real, real_dir, sizeof real_dir);
+    return strcmp(real_dir, dir) == 0 ? 0 : config_check_dir(path, real_dir, err, errlen);
+}
+
+static const char *file_kind(mode_t mode) {
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a regular file";
+}
+
+static FILE *config_refuse_kind(const char *what, mode_t mode, char *err, size_t errlen) {
+    snprintf(err, errlen,
+             "cannot read %s: it is %s, not a regular file (reading it could block promptd "
+             "forever): give the path of a regular file",
+             what, file_kind(mode));
+    return NULL;
+}
+
+FILE *config_open_regular(const char *path, const char *what, struct stat *st, char *err,
+                          size_t errlen) {
+    /* stat first so that a device or FIFO is not even opened; the fstat
+     * below settles the race with a file swapped in meanwhile. */
+    if (stat(path, st) == 0 && !S_ISREG(st->st_mode))
+        return config_refuse_kind(what, st->st_mode, err, errlen);
+    /* O_NONBLOCK: opening a FIFO with no writer would wait forever. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", what, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        int e = errno;
+        close(fd);
+        if (S_ISREG(st->st_mode) || e == 0)
+            snprintf(err, errlen, "cannot read %s: %s", what, strerror(e ? e : EIO));
+        else
+            config_refuse_kind(what, st->st_mode, err, errlen);
+        return NULL;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    FILE *f = NULL;
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0 || !(f = fdopen(fd, "rb"))) {
+        snprintf(err, errlen, "cannot read %s: %s", what, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
 /* A configuration file is a few dozen lines; anything this large is a
  * mistake (a log file, /dev/zero) and is refused rather than read. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
@@ -348,17 +466,19 @@ char *config_read_bounded(FILE *f, size_t max, const char *what, const char *hin
 static int config_read_file(struct config *cfg, const char *path, char *err, size_t errlen) {
     char what[PATH_MAX + 32];
     snprintf(what, sizeof what, "the config file %s", path);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "cannot read %s: %s", what, strerror(errno));
+    struct stat st;
+    FILE *f = config_open_regular(path, what, &st, err, errlen);
+    if (!f)
+        return -1;
+    if (config_check_file(path, &st, err, errlen) != 0 ||
+        config_check_dirs(path, err, errlen) != 0) {
+        fclose(f);
         return -1;
     }
-    struct stat st;
-    bool private_file = fstat(fileno(f), &st) == 0 && file_is_private(&st);
     size_t len;
     char *text = config_read_bounded(f, CONFIG_MAX_FILE_BYTES, what, "is it the right file?", &len,
                                      err, errlen);
-    int rc = text ? config_parse_text(cfg, text, len, path, private_file, err, errlen) : -1;
+    int rc = text ? config_parse_text(cfg, text, len, path, file_is_private(&st), err, errlen) : -1;
     free(text);
     fclose(f);
     return rc;
@@ -457,6 +577,16 @@ static json_t *key_json(const struct config *cfg, const struct key *k) {
         const char *s = *(char *const *)p;
         if (!s)
             return json_null();
+        if (k->flags & F_CREDS) {
+            size_t n = strlen(s) + 1; /* never longer than the URL itself */
+            char *url = malloc(n);
+            if (!url)
+                return json_null();
+            config_public_url(s, url, n);
+            json_t *j = json_string(url);
+            free(url);
+            return j;
+        }
         return json_string((k->flags & F_SECRET) ? "***" : s);
     }
     }
@@ -469,29 +599,40 @@ json_t *config_to_json(const struct config *cfg) {
     return obj;
 }
 
+/* Whether k's raw values differ: what the log shows of a secret or of
+ * a URL's credentials may be equal while the values are not. */
+static bool key_raw_differs(const struct config *a, const struct config *b, const struct key *k) {
+    const char *sa = *(char *const *)cfield(a, k);
+    const char *sb = *(char *const *)cfield(b, k);
+    return (sa == NULL) != (sb == NULL) || (sa && sb && strcmp(sa, sb) != 0);
+}
+
+static void config_log_change(const struct key *k, json_t *a, json_t *b) {
+    char *va = json_dumps(a, JSON_ENCODE_ANY), *vb = json_dumps(b, JSON_ENCODE_ANY);
+    if (k->flags & F_SECRET)
+        log_info("config: %s changed", k->name);
+    else if (k->flags & F_RESTART)
+        log_warn("config: %s changed from %s to %s but takes effect only after a restart", k->name,
+                 va ? va : "?", vb ? vb : "?");
+    else if (json_equal(a, b))
+        log_info("config: %s changed (in the credentials it holds, not shown)", k->name);
+    else
+        log_info("config: %s changed from %s to %s", k->name, va ? va : "?", vb ? vb : "?");
+    free(va);
+    free(vb);
+}
+
 void config_log_changes(const struct config *old_cfg, const struct config *new_cfg) {
     int changed = 0;
     for (size_t i = 0; i < N_KEYS; i++) {
         const struct key *k = &keys[i];
         json_t *a = key_json(old_cfg, k), *b = key_json(new_cfg, k);
         bool same = json_equal(a, b);
-        if ((k->flags & F_SECRET) && same) {
-            const char *sa = *(char *const *)cfield(old_cfg, k);
-            const char *sb = *(char *const *)cfield(new_cfg, k);
-            same = (!sa && !sb) || (sa && sb && strcmp(sa, sb) == 0);
-        }
+        if ((k->flags & (F_SECRET | F_CREDS)) && same)
+            same = !key_raw_differs(old_cfg, new_cfg, k);
         if (!same) {
             changed++;
-            char *va = json_dumps(a, JSON_ENCODE_ANY), *vb = json_dumps(b, JSON_ENCODE_ANY);
-            if (k->flags & F_SECRET)
-                log_info("config: %s changed", k->name);
-            else if (k->flags & F_RESTART)
-                log_warn("config: %s changed from %s to %s but takes effect only after a restart",
-                         k->name, va ? va : "?", vb ? vb : "?");
-            else
-                log_info("config: %s changed from %s to %s", k->name, va ? va : "?", vb ? vb : "?");
-            free(va);
-            free(vb);
+            config_log_change(k, a, b);
         }
         json_decref(a);
         json_decref(b);
@@ -557,4 +698,22 @@ int config_resolve_path(const char *key, const char *value, const char *config_p
         return -1;
     }
     return 0;
+}
+
+void config_public_url(const char *url, char *out, size_t outlen) {
+    const char *p = strstr(url, "://");
+    const char *host = p ? p + 3 : url;
+    /* The authority ends at the path, the query or the fragment; its
+     * user:password@ ends at its last '@' (a raw '@' in a password). */
+    const char *end = host + strcspn(host, "/?#");
+    const char *at = NULL;
+    for (const char *c = host; c < end; c++)
+        if (*c == '@')
+            at = c;
+    if (at)
+        snprintf(out, outlen, "%.*s%s", (int)(host - url), url, at + 1);
+    else
+        snprintf(out, outlen, "%s", url);
+    /* A query (?api_key=, ?key=, ?token=) or a fragment may hold a key. */
+    out[strcspn(out, "?#")] = '\0';
 }

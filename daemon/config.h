@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 /* Every string is owned by the struct (NULL when unset). */
 struct config {
@@ -86,12 +87,27 @@ void config_log_changes(const struct config *old_cfg, const struct config *new_c
  * LLM_API_KEY), or NULL. Borrowed from cfg. */
 const char *config_api_key(const struct config *cfg, const char *provider);
 
+/* Opens path for config_read_bounded, refusing anything but a regular file
+ * (a FIFO would block start-up or the loop forever, a device may never
+ * end): stat, then open O_NONBLOCK, then fstat. Symbolic links are
+ * followed (dotfile managers link config files). what names the file in
+ * the sentence ("the config file PATH"). Returns the stream (owned by the
+ * caller, fclose) with *st, or NULL with a sentence in err. */
+FILE *config_open_regular(const char *path, const char *what, struct stat *st, char *err,
+                          size_t errlen);
+
 /* Reads all of f, at most max bytes. Returns the text (malloc'd, owned by
  * the caller, not NUL-terminated) with *len, or NULL with a sentence in
  * err naming what ("the config file PATH") and, when f holds more than
  * max bytes, ending with hint. */
 char *config_read_bounded(FILE *f, size_t max, const char *what, const char *hint, size_t *len,
                           char *err, size_t errlen);
+
+/* url without user:password@, query string or fragment: what health,
+ * config.get, --check-config and the log may show of LLM_BASE_URL and
+ * OLLAMA_HOST (credentials live there). Writes into out (truncated to
+ * outlen). */
+void config_public_url(const char *url, char *out, size_t outlen);
 
 /* The user's home directory ($HOME when absolute, else the password
  * database), or NULL. */

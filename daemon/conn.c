@@ -14,6 +14,7 @@
 #include "protocol.h"
 #include "rpc.h"
 #include "server.h"
+#include "sockpath.h"
 
 /* answer_guess of a new connection: nothing is known of its answers yet,
  * so at most 16 calls are started before the first is answered: enough
@@ -404,21 +405,10 @@ bool conn_check_hangup(struct conn *c) {
 
 static bool conn_peer_is_us(struct conn *c) {
     uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
-        return false;
-#if defined(__linux__)
-    struct ucred cred;
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-        return false;
-    return cred.uid == getuid();
-#else
     uid_t uid;
-    gid_t gid;
-    if (getpeereid(fd, &uid, &gid) != 0)
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 || sockpath_peer_uid(fd, &uid) != 0)
         return false;
     return uid == getuid();
-#endif
 }
 
 void conn_start(struct conn *c) {

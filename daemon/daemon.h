@@ -28,8 +28,10 @@ struct daemon_counters {
 };
 
 struct daemon {
-    uv_loop_t *loop;       /* borrowed; the default loop */
-    struct config *cfg;    /* owned; replaced on SIGHUP */
+    uv_loop_t *loop; /* borrowed; the default loop */
+    /* owned; replaced and freed on SIGHUP: read it when needed, never keep
+     * a pointer into it across callbacks (copy what a request uses). */
+    struct config *cfg;
     char *config_path;     /* owned; NULL when no config file is used */
     char *socket_path;     /* owned; resolved path shown in health */
     struct server *server; /* owned */

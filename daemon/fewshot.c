@@ -807,11 +807,10 @@ int fewshot_load_file(const char *path, struct fewshot_set **out, char *err, siz
     char what[PATH_MAX + 48];
     snprintf(what, sizeof what, "the trainset %s (FEWSHOT_TRAINSET_PATH)", path);
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot read %s: %s", what, strerror(errno));
+    struct stat st;
+    FILE *f = config_open_regular(path, what, &st, err, errlen);
+    if (!f)
         return -1;
-    }
     size_t len;
     char *text = config_read_bounded(f, LIMIT_FEWSHOT_FILE_BYTES, what,
                                      "keep fewer, shorter examples", &len, err, errlen);

@@ -469,7 +469,7 @@ static void llm_http_error(struct llm_request *r, const struct http_result *res)
 
 static void llm_unreachable(struct llm_request *r, const struct http_result *res) {
     char url[512];
-    llm_public_url(r->t.base_url, url, sizeof url);
+    config_public_url(r->t.base_url, url, sizeof url);
     bool ollama = r->t.prov == &llm_provider_ollama;
     if (res->refused && ollama)
         llm_fail(r, RPC_UPSTREAM_UNAVAILABLE,
@@ -981,7 +981,7 @@ json_t *llm_health(struct llm *e) {
     }
     char url[512] = "";
     if (t.base_url)
-        llm_public_url(t.base_url, url, sizeof url);
+        config_public_url(t.base_url, url, sizeof url);
     char when[32] = "";
     if (e->last_error) {
         struct tm tm;

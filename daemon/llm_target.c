@@ -93,19 +93,3 @@ int llm_target_resolve(const struct config *cfg, const char *name, const char *m
         return -1;
     return 0;
 }
-
-/* base_url without user:password@ or a query string, for health and
- * messages: never a secret. Writes into out. */
-void llm_public_url(const char *url, char *out, size_t outlen) {
-    const char *p = strstr(url, "://");
-    const char *host = p ? p + 3 : url;
-    const char *at = strchr(host, '@');
-    const char *slash = strchr(host, '/');
-    if (at && (!slash || at < slash))
-        snprintf(out, outlen, "%.*s%s", (int)(host - url), url, at + 1);
-    else
-        snprintf(out, outlen, "%s", url);
-    char *q = strchr(out, '?');
-    if (q)
-        *q = '\0';
-}

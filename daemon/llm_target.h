@@ -34,8 +34,4 @@ void llm_target_clear(struct llm_target *t);
  * memory. */
 char *llm_ollama_host_url(const char *host);
 
-/* url without user:password@ and without a query string: what health and
- * messages may show. Writes into out (truncated to outlen). */
-void llm_public_url(const char *url, char *out, size_t outlen);
-
 #endif

@@ -32,18 +32,10 @@ struct options {
     bool check_config;
 };
 
-/* Configurations replaced by SIGHUP. Kept until exit because in-flight
- * requests may still borrow strings from them; reloads are rare. */
-struct retired_config {
-    struct config *cfg;
-    struct retired_config *next;
-};
-
 struct main_state {
     struct daemon d;
     struct options opt;
     uv_signal_t sig_term, sig_int, sig_hup;
-    struct retired_config *retired;
     bool socket_from_systemd;
 };
 
@@ -154,16 +146,10 @@ static void reload_config(struct main_state *m) {
         return;
     }
     config_log_changes(d->cfg, cfg);
-    struct retired_config *r = malloc(sizeof *r);
-    if (!r) {
-        fewshot_free(fewshot);
-        config_free(cfg);
-        log_error("SIGHUP: out of memory");
-        return;
-    }
-    r->cfg = d->cfg;
-    r->next = m->retired;
-    m->retired = r;
+    /* Freed at once: every reader takes what it needs from d->cfg when it
+     * runs (requests copy their provider, model, URL and key), so nothing
+     * points into the old one (daemon.h). */
+    config_free(d->cfg);
     d->cfg = cfg;
     log_set_level((enum log_level)cfg->log_level);
     fewshot_free(d->fewshot); /* nothing borrows it: requests copy their examples */
@@ -316,12 +302,6 @@ static void free_state(struct main_state *m) {
     server_free(d);
     config_free(d->cfg);
     fewshot_free(d->fewshot);
-    while (m->retired) {
-        struct retired_config *next = m->retired->next;
-        config_free(m->retired->cfg);
-        free(m->retired);
-        m->retired = next;
-    }
     free(d->config_path);
     free(d->socket_path);
 }

@@ -28,8 +28,11 @@ static json_t *health_database_disabled(void) {
 }
 
 static json_t *health_llm_configured(const struct config *cfg) {
+    char url[512] = "";
+    if (cfg->llm_base_url)
+        config_public_url(cfg->llm_base_url, url, sizeof url);
     return json_pack("{s:s?, s:s?, s:s?}", "provider", cfg->llm_provider, "model", cfg->llm_model,
-                     "base_url", cfg->llm_base_url);
+                     "base_url", cfg->llm_base_url ? url : NULL);
 }
 
 /* Everything here comes from memory: health must answer even when the

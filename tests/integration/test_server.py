@@ -308,7 +308,7 @@ class SocketLifecycleTest(unittest.TestCase):
     def test_path_that_is_not_a_socket_is_refused(self):
         d = Daemon()
         try:
-            os.makedirs(os.path.dirname(d.socket), exist_ok=True)
+            os.makedirs(os.path.dirname(d.socket), mode=0o700, exist_ok=True)
             with open(d.socket, "w") as f:
                 f.write("precious")
             r = subprocess.run(d.command(), env=d.env, capture_output=True, text=True, timeout=20)

@@ -215,6 +215,58 @@ static void test_log_changes_does_not_crash(void) {
     config_free(b);
 }
 
+static void test_writable_file_refused_without_secret(void) {
+    expect_error("LLM_BASE_URL=http://127.0.0.1:9\n", 0620, "can be changed by other users",
+                 "chmod go-w");
+    expect_error("LLM_MODEL=m\n", 0602, "mode 0602", NULL);
+    struct config *cfg = NULL;
+    char err[512];
+    CHECK_INT(load("LLM_MODEL=m\n", 0644, &cfg, err, sizeof err), 0); /* readable is fine */
+    config_free(cfg);
+}
+
+static void test_fifo_refused_without_blocking(void) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/fifo.conf", dir);
+    CHECK_INT(mkfifo(path, 0600), 0);
+    struct config *cfg = NULL;
+    char err[512] = "";
+    CHECK_INT(config_load(path, NULL, &cfg, NULL, err, sizeof err), -1);
+    CHECK(strstr(err, "it is a FIFO, not a regular file") != NULL);
+    unlink(path);
+}
+
+static void test_public_url_hides_credentials(void) {
+    static const char *const cases[][2] = {
+        {"https://user:pw@host:1/v1?key=secret", "https://host:1/v1"},
+        {"http://localhost:11434", "http://localhost:11434"},
+        {"http://u:p@ss@host/x", "http://host/x"},  /* a raw '@' in the password */
+        {"http://host?api_key=k@x", "http://host"}, /* an '@' in the query is not userinfo */
+        {"http://host/v1#token=t", "http://host/v1"},
+        {"u:pw@box:7", "box:7"},                    /* OLLAMA_HOST without a scheme */
+        {"http://host/a@b/c", "http://host/a@b/c"}, /* an '@' in the path stays */
+    };
+    char out[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        config_public_url(cases[i][0], out, sizeof out);
+        CHECK_STR(out, cases[i][1]);
+    }
+}
+
+static void test_to_json_hides_url_credentials(void) {
+    struct config *cfg = NULL;
+    char err[512];
+    CHECK_INT(load("LLM_BASE_URL=http://a:b@h:1/v1?token=t\nOLLAMA_HOST=http://c:d@o:2\n", 0600,
+                   &cfg, err, sizeof err),
+              0);
+    json_t *j = config_to_json(cfg);
+    CHECK_STR(json_string_value(json_object_get(j, "LLM_BASE_URL")), "http://h:1/v1");
+    CHECK_STR(json_string_value(json_object_get(j, "OLLAMA_HOST")), "http://o:2");
+    json_decref(j);
+    CHECK_STR(cfg->llm_base_url, "http://a:b@h:1/v1?token=t"); /* used as given */
+    config_free(cfg);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/promptd-unit-XXXXXX");
     if (!mkdtemp(dir))
@@ -233,6 +285,10 @@ int main(void) {
     RUN(test_missing_file);
     RUN(test_implicit_file_from_xdg);
     RUN(test_log_changes_does_not_crash);
+    RUN(test_writable_file_refused_without_secret);
+    RUN(test_fifo_refused_without_blocking);
+    RUN(test_public_url_hides_credentials);
+    RUN(test_to_json_hides_url_credentials);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

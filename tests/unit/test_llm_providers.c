@@ -524,9 +524,9 @@ static void test_ollama_host_forms(void) {
 
 static void test_public_url_hides_credentials(void) {
     char out[256];
-    llm_public_url("https://user:pw@host:1/v1?key=secret", out, sizeof out);
+    config_public_url("https://user:pw@host:1/v1?key=secret", out, sizeof out);
     CHECK_STR(out, "https://host:1/v1");
-    llm_public_url("http://localhost:11434", out, sizeof out);
+    config_public_url("http://localhost:11434", out, sizeof out);
     CHECK_STR(out, "http://localhost:11434");
 }
 

@@ -8,10 +8,11 @@ import {
   ProtocolError,
   PromptdError,
   TimeoutError,
+  UnsafeSocketError,
   type PromptdErrorData,
 } from "./errors.js";
 import { LineSplitter } from "./lines.js";
-import { resolveSocketPath, startAdvice } from "./socket-path.js";
+import { resolveSocketPath, socketSafetyProblem, startAdvice } from "./socket-path.js";
 import type {
   CancelResult,
   CleanupParams,
@@ -539,6 +540,10 @@ export class PromptdClient extends EventEmitter {
 
   private async openWithRetry(): Promise<Connection> {
     for (;;) {
+      // Checked before every connection, so nothing (not even a retry)
+      // reaches a socket another user may have put there.
+      const problem = await socketSafetyProblem(this.socketPath);
+      if (problem !== undefined) throw new UnsafeSocketError(this.socketPath, problem);
       try {
         const socket = await this.openSocket();
         if (this.closed) {

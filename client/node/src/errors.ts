@@ -10,6 +10,8 @@
  *   not valid newline-delimited JSON-RPC.
  * - TimeoutError (kind "timeout"): the call's `timeoutMs` elapsed.
  * - AbortError (kind "aborted"): the call's AbortSignal fired.
+ * - UnsafeSocketError (kind "unsafe_socket"): the socket or its directory
+ *   belongs to another user or is open to others; nothing was sent.
  *
  * A message that quotes what the daemon or a backend wrote has its control
  * characters shown as visible escapes (sanitizeForDisplay), so printing an
@@ -53,7 +55,13 @@ export type DaemonErrorKind =
   | "cancelled";
 
 /** Kinds of the errors raised by the library itself. */
-export type ClientErrorKind = "not_running" | "connection_closed" | "protocol_error" | "timeout" | "aborted";
+export type ClientErrorKind =
+  | "not_running"
+  | "connection_closed"
+  | "protocol_error"
+  | "timeout"
+  | "aborted"
+  | "unsafe_socket";
 
 const KIND_BY_CODE: Record<number, DaemonErrorKind> = {
   [-32700]: "parse_error",
@@ -127,6 +135,23 @@ export class DaemonNotRunningError extends Error {
   }
 }
 
+/**
+ * The socket, or the directory it is in, is not safe to talk to: another
+ * user owns it, could replace it (a directory open to others, a symbolic
+ * link), so whoever listens there may not be promptd. Nothing was sent.
+ */
+export class UnsafeSocketError extends Error {
+  override name = "UnsafeSocketError";
+  readonly kind = "unsafe_socket" as const;
+  /** The socket that was refused. */
+  readonly socketPath: string;
+
+  constructor(socketPath: string, problem: string) {
+    super(`refusing to connect to promptd at ${socketPath}: ${problem}; nothing was sent`);
+    this.socketPath = socketPath;
+  }
+}
+
 /** The connection closed while the call was in flight. */
 export class ConnectionClosedError extends Error {
   override name = "ConnectionClosedError";
@@ -185,7 +210,8 @@ export type AnyPromptdError =
   | ConnectionClosedError
   | ProtocolError
   | TimeoutError
-  | AbortError;
+  | AbortError
+  | UnsafeSocketError;
 
 /** True for every error class of this library. */
 export function isPromptdClientError(err: unknown): err is AnyPromptdError {
@@ -195,6 +221,7 @@ export function isPromptdClientError(err: unknown): err is AnyPromptdError {
     err instanceof ConnectionClosedError ||
     err instanceof ProtocolError ||
     err instanceof TimeoutError ||
-    err instanceof AbortError
+    err instanceof AbortError ||
+    err instanceof UnsafeSocketError
   );
 }

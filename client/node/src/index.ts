@@ -13,6 +13,7 @@ export {
   ProtocolError,
   PromptdError,
   TimeoutError,
+  UnsafeSocketError,
   isPromptdClientError,
 } from "./errors.js";
 export type {
@@ -23,6 +24,6 @@ export type {
   PromptdErrorData,
 } from "./errors.js";
 export { sanitizeForDisplay, stripControls } from "./display.js";
-export { resolveSocketPath, startAdvice } from "./socket-path.js";
+export { resolveSocketPath, socketSafetyProblem, startAdvice } from "./socket-path.js";
 export type { SocketPathOptions } from "./socket-path.js";
 export type * from "./types.js";

@@ -11,6 +11,7 @@ import {
   ProtocolError,
   TimeoutError,
   stripControls,
+  UnsafeSocketError,
 } from "promptd-client";
 
 export interface ErrorInfo {
@@ -51,6 +52,7 @@ function describe(err: unknown): ErrorInfo {
   if (err instanceof DaemonNotRunningError) {
     return { title: "promptd is not running", message: err.advice, command: startCommand(err) };
   }
+  if (err instanceof UnsafeSocketError) return { title: "The promptd socket is not safe", message: err.message };
   if (err instanceof AbortError) return { title: "Cancelled", message: "The request was cancelled.", cancelled: true };
   if (err instanceof PromptdError) {
     // The daemon's own words, not the library's escaped copy: stripped above.
