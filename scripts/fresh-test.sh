@@ -77,6 +77,9 @@ round() {
     mkdir -p "$root" "$FRESH_DIR/$dist/apt-archives/partial"
     tar -xpf "$base" --numeric-owner -C "$root" || die "cannot unpack $base"
     cp /etc/resolv.conf "$root/etc/resolv.conf"
+    # The machine's own name resolves, as Debian's installer writes it
+    # (debootstrap does not).
+    printf '127.0.1.1\t%s\n' "$(uname -n)" >>"$root/etc/hosts"
     # A network that intercepts TLS has its CA in the host's local store;
     # npm (Debian's Node.js uses the system store) needs it too.
     if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
