@@ -231,7 +231,7 @@ for arg in "$@"; do
     make_base "$dist"
     for who in $whos; do
         echo "fresh-test: $dist as $who (log: $FRESH_DIR/logs/$dist-$who.log)" >&2
-        unshare --mount --pid --fork "$ME" --round "$dist" "$who"
+        unshare --mount --pid --fork sh "$ME" --round "$dist" "$who"
         rc=$?
         [ $rc = 0 ] || all=1
         # A failed round's root stays for a look (chroot into it), until the next run.
