@@ -66,7 +66,7 @@ FUZZ_SRCS = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all tests fuzzers fuzz check test test-asan test-tsan test-valgrind check-format format install uninstall \
-        clean demo help deps deps-test deps-check deps-check-test \
+        clean demo help deps deps-test deps-check deps-check-test fresh-test \
         install-bin install-systemd install-launchd install-none \
         uninstall-bin uninstall-systemd uninstall-launchd uninstall-none
 all: $(BUILD)/promptd $(BUILD)/promptctl
@@ -225,6 +225,14 @@ check: deps-check-test
 
 tests: $(UNIT_BINS)
 
+# The README's two commands on fresh minimal Debian roots (debootstrap
+# minbase + git make ca-certificates), bookworm and trixie, as root and as
+# a user (scripts/fresh-test.sh; as root; an hour or more; not in make
+# check). FRESH_DISTS=bookworm:user runs one distribution and user.
+FRESH_DISTS ?=
+fresh-test:
+	@sh scripts/fresh-test.sh $(FRESH_DISTS)
+
 # The integration suite with every daemon under valgrind's memcheck
 # (definite leaks and memory errors fail the test). Slow: minutes.
 test-valgrind: all
@@ -332,6 +340,8 @@ help:
 	@echo "make test-asan  the same suite under AddressSanitizer + UBSan"
 	@echo "make test-tsan  the same suite under ThreadSanitizer"
 	@echo "make check      the three above, plus short fuzzing runs, in one run (what CI runs)"
+	@echo "make fresh-test the README's commands on fresh Debian 12 and 13 roots, as root"
+	@echo "                and as a user (needs root; an hour or more; FRESH_DISTS=bookworm:user)"
 	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60) each"
 	@echo "make test-valgrind  the integration suite with promptd under valgrind memcheck"
 	@echo "make bench      every benchmark (bench-rpc, bench-improve, bench-load, bench-store)"

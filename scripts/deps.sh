@@ -35,9 +35,11 @@ need_cmd_build="cc:gcc make:make pkg-config:pkg-config"
 # What the tests run; each one a test would otherwise skip or fail without:
 # man pages (groff, man-db, mandoc), unit files (systemd-analyze), a file
 # even root cannot write (chattr), the fuzzers (clang), the style check
-# (clang-format), the Node.js client and Raycast extension (node, npm).
+# (clang-format), the Node.js client and Raycast extension (node, npm),
+# the README's socat example, and /bin/kill (procps: the unit's ExecReload=,
+# which systemd-analyze verify wants to find; a minimal root lacks it).
 need_cmd_test="python3:python3 groff:groff man:man-db mandoc:mandoc systemd-analyze:systemd
-chattr:e2fsprogs clang:clang curl:curl clang-format:clang-format node:nodejs npm:npm"
+/bin/kill:procps chattr:e2fsprogs clang:clang curl:curl clang-format:clang-format node:nodejs npm:npm socat:socat"
 
 missing_deb=""
 missing_brew=""

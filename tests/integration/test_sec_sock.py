@@ -43,6 +43,28 @@ def as_user(uid, gid=None, umask=None):
     return become
 
 
+def runnable_by_others(test, path):
+    """path, or a copy of it another uid can run: a checkout in root's
+    home (0700, as `git clone` makes it as root) is not searchable by the
+    uid a test becomes."""
+    d = os.path.dirname(os.path.abspath(path))
+    reachable = True
+    while reachable:
+        reachable = bool(os.stat(d).st_mode & stat.S_IXOTH)
+        if d == os.path.dirname(d):
+            break
+        d = os.path.dirname(d)
+    if reachable and os.stat(path).st_mode & stat.S_IXOTH:
+        return path
+    d = tempfile.mkdtemp(prefix="pd-bin-", dir="/tmp")
+    test.addCleanup(shutil.rmtree, d, True)
+    os.chmod(d, 0o755)
+    copy = os.path.join(d, os.path.basename(path))
+    shutil.copy(path, copy)
+    os.chmod(copy, 0o755)
+    return copy
+
+
 def unused_uid():
     """A uid no account has and whose fallback directory is free: the
     daemon runs as it, so the real /tmp/promptd-$UID logic is exercised
@@ -169,6 +191,7 @@ class FallbackDirectoryTest(unittest.TestCase):
 
     def setUp(self):
         self.uid = unused_uid()
+        self.promptd = runnable_by_others(self, PROMPTD)
         self.path = "/tmp/promptd-%d" % self.uid
         self.addCleanup(self.remove_path)
         self.home = private_dir(self)
@@ -185,7 +208,7 @@ class FallbackDirectoryTest(unittest.TestCase):
             shutil.rmtree(self.path, ignore_errors=True)
 
     def refused(self):
-        r = expect_exit(self, [PROMPTD], self.env, preexec_fn=as_user(self.uid))
+        r = expect_exit(self, [self.promptd], self.env, preexec_fn=as_user(self.uid))
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(self.path, r.stderr)
         self.assertIn("XDG_RUNTIME_DIR", r.stderr)  # says where else to go
@@ -223,7 +246,7 @@ class FallbackDirectoryTest(unittest.TestCase):
         self.assertIn("is not a directory (uid %d owns it)" % NOBODY, err)
 
     def test_a_free_path_is_created_private_and_served(self):
-        proc = subprocess.Popen([PROMPTD], env=self.env, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([self.promptd], env=self.env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 preexec_fn=as_user(self.uid, umask=0))
         try:
@@ -234,7 +257,8 @@ class FallbackDirectoryTest(unittest.TestCase):
             self.assertTrue(stat.S_ISDIR(st.st_mode))
             self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (self.uid, 0o700))
             # promptctl, as the same user, finds it by the same rule.
-            r = subprocess.run([PROMPTCTL, "ping"], env=self.env, capture_output=True, text=True,
+            r = subprocess.run([runnable_by_others(self, PROMPTCTL), "ping"], env=self.env,
+                               capture_output=True, text=True,
                                timeout=30, preexec_fn=as_user(self.uid))
             self.assertEqual((r.returncode, r.stdout.strip()), (0, "pong"), r.stderr)
         finally:
@@ -324,7 +348,7 @@ class ServerUidTest(unittest.TestCase):
             os.chmod(d.home, 0o755)
             os.chmod(d.socket, 0o666)
             env = dict(d.env, HOME="/tmp")
-            r = subprocess.run([PROMPTCTL, "--socket", d.socket, "ping"], env=env,
+            r = subprocess.run([runnable_by_others(self, PROMPTCTL), "--socket", d.socket, "ping"], env=env,
                                capture_output=True, text=True, timeout=30,
                                preexec_fn=as_user(NOBODY))
             self.assertEqual(r.returncode, 3, r.stderr)
