@@ -102,6 +102,17 @@ def quiet_env(home):
     return env
 
 
+def connectable(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 class SocketDirectoryTest(unittest.TestCase):
     """An explicit --socket path's directory is judged like the default
     one: a real directory, ours, 0700."""
@@ -172,7 +183,9 @@ class SocketDirectoryTest(unittest.TestCase):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 preexec_fn=lambda: os.umask(0))
         try:
-            wait_for(lambda: os.path.exists(sock) or proc.poll() is not None, what="the socket")
+            # Connectable, not merely present: the file exists from bind(),
+            # before the daemon watches SIGTERM (it listens after).
+            wait_for(lambda: connectable(sock) or proc.poll() is not None, what="the socket")
             self.assertIsNone(proc.poll(), "promptd exited")
             st = os.lstat(os.path.dirname(sock))
             self.assertEqual(stat.S_IMODE(st.st_mode), 0o700)
@@ -251,7 +264,9 @@ class FallbackDirectoryTest(unittest.TestCase):
                                 preexec_fn=as_user(self.uid, umask=0))
         try:
             sock = os.path.join(self.path, "promptd.sock")
-            wait_for(lambda: os.path.exists(sock) or proc.poll() is not None, what="the socket")
+            # Connectable, not merely present: the file exists from bind(),
+            # before the daemon watches SIGTERM (it listens after).
+            wait_for(lambda: connectable(sock) or proc.poll() is not None, what="the socket")
             self.assertIsNone(proc.poll())
             st = os.lstat(self.path)
             self.assertTrue(stat.S_ISDIR(st.st_mode))
