@@ -126,6 +126,8 @@ void rpc_reply(struct rpc_call *call, json_t *result) {
 }
 
 static void rpc_reply_verror(struct rpc_call *call, int code, json_t *data, const char *fmt,
+                             va_list ap) __attribute__((format(printf, 4, 0)));
+static void rpc_reply_verror(struct rpc_call *call, int code, json_t *data, const char *fmt,
                              va_list ap) {
     char message[1024];
     vsnprintf(message, sizeof message, fmt, ap);

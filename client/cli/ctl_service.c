@@ -70,6 +70,8 @@ struct svc {
 /* ---- small helpers ---------------------------------------------------- */
 
 /* snprintf that reports truncation: false when out was too small. */
+static bool svc_fmt(char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static bool svc_fmt(char *out, size_t len, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

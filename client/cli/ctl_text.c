@@ -38,6 +38,8 @@ void ctl_text_write_clean(FILE *f, const char *s, size_t len) {
 }
 
 /* Formats into a new string (xalloc's policy: never NULL). */
+static char *ctl_text_vformat(const char *fmt, va_list ap, size_t *len)
+    __attribute__((format(printf, 1, 0)));
 static char *ctl_text_vformat(const char *fmt, va_list ap, size_t *len) {
     va_list again;
     va_copy(again, ap);

@@ -28,6 +28,7 @@ void llm_http_clear(struct llm_http *h) {
     memset(h, 0, sizeof *h);
 }
 
+static char *llm_vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static char *llm_vformat(const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);
