@@ -529,6 +529,8 @@ static int http_req_setup(struct http_req *req, const struct http_request *r) {
                 r->connect_timeout_ms > 0 ? r->connect_timeout_ms
                                           : HTTP_DEFAULT_CONNECT_TIMEOUT_MS);
     HTTP_SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (r->fresh_connection)
+        HTTP_SETOPT(e, CURLOPT_FRESH_CONNECT, 1L);
     HTTP_SETOPT(e, CURLOPT_TCP_NODELAY, 1L);
     HTTP_SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
     HTTP_SETOPT(e, CURLOPT_USERAGENT, "promptd");

@@ -70,6 +70,7 @@ struct http_request {
     long first_byte_timeout_ms; /* from the request's send; 0: none */
     long deadline_ms;           /* after the first byte; 0: none */
     size_t max_response_bytes;  /* 0: none */
+    bool fresh_connection;      /* open a new connection, never reuse a cached one */
     http_data_fn on_data;
     http_done_fn on_done;
     void *arg; /* borrowed; passed to both callbacks */

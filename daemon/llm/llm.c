@@ -88,6 +88,7 @@ struct llm_request {
     size_t deltas;                 /* delta bytes passed on */
     struct llm_buf streamed;       /* owned; the delta text passed on */
     int retries;
+    bool resent;         /* sent once more after the connection broke before any answer */
     bool without_extras; /* asked again without the provider's optional switch */
     bool holds_slot;
     uv_timer_t timer; /* queue wait, backoff, deferred delivery; its close frees the request */
@@ -435,6 +436,24 @@ static bool llm_maybe_retry(struct llm_request *r, const struct http_result *res
     return true;
 }
 
+/* A connection that breaks before a byte of the answer arrived (a
+ * backend restarting between accepting it and reading the request, or a
+ * cached connection it closed) says nothing about the request itself:
+ * send it once more, at once, on a new connection. curl does this only
+ * for reused connections and only for some errors. Returns true when
+ * the request was sent again. */
+static bool llm_maybe_resend(struct llm_request *r, const struct http_result *res) {
+    if (r->resent || res->outcome != HTTP_BROKEN || res->status != 0 || res->body_bytes != 0 ||
+        res->first_byte_ms >= 0)
+        return false;
+    r->resent = true;
+    log_info("llm: the connection to %s broke before any answer (%s), sending again",
+             r->t.prov->label, res->error ? res->error : "no detail");
+    llm_reset_attempt(r);
+    llm_attempt(r);
+    return true;
+}
+
 /* The error says the model refuses the provider's optional switch, and
  * it was still sent. */
 static bool llm_refuses_extras(const struct llm_request *r, const char *detail) {
@@ -670,6 +689,8 @@ static void llm_on_http_done(void *arg, const struct http_result *res) {
     if (res->outcome == HTTP_STOPPED && ok_status && r->kind == LLM_IMPROVE) {
         llm_improve_body(r); /* the parser stopped the transfer: it says why */
     } else if (res->outcome != HTTP_DONE) {
+        if (llm_maybe_resend(r, res))
+            return;
         llm_transport_error(r, res);
     } else if (!ok_status) {
         if (llm_maybe_retry(r, res))
@@ -747,6 +768,7 @@ static void llm_attempt(struct llm_request *r) {
         .first_byte_timeout_ms = llm_first_byte_ms(r),
         .deadline_ms = r->kind == LLM_IMPROVE ? r->max_latency_ms : LLM_CONTROL_TIMEOUT_MS,
         .max_response_bytes = LIMIT_UPSTREAM_RESPONSE_BYTES,
+        .fresh_connection = r->resent,
         .on_data = llm_on_data,
         .on_done = llm_on_http_done,
         .arg = r,

@@ -405,13 +405,17 @@ class FlappingProxy:
 class ResettingServer:
     """An Ollama /api/chat that answers each connection's first request
     (one NDJSON line, done: true, fine streamed or not) and resets the
-    connection (SO_LINGER 0) when its second request arrives."""
+    connection (SO_LINGER 0) when its second request arrives. The first
+    fresh_resets connections are reset at their first request instead,
+    like a backend that restarts between accepting a connection and
+    reading it."""
 
     BODY = (json.dumps({"model": "llama3.2:3b", "created_at": "2026-01-01T00:00:00Z",
                         "message": {"role": "assistant", "content": json.dumps(DEFAULT_RESULT)},
                         "done": True, "done_reason": "stop"}) + "\n").encode()
 
-    def __init__(self):
+    def __init__(self, fresh_resets=0):
+        self.fresh_resets = fresh_resets
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -435,7 +439,8 @@ class ResettingServer:
                 return
             with self.lock:
                 self.connections += 1
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+                reset_at = 1 if self.connections <= self.fresh_resets else 2
+            threading.Thread(target=self.serve, args=(c, reset_at), daemon=True).start()
 
     @staticmethod
     def read_request(c, buf):
@@ -458,7 +463,7 @@ class ResettingServer:
             rest += data
         return head, rest[length:]
 
-    def serve(self, c):
+    def serve(self, c, reset_at):
         buf, n = b"", 0
         c.settimeout(30)
         try:
@@ -467,7 +472,7 @@ class ResettingServer:
                 if head is None:
                     break
                 n += 1
-                if n == 2:
+                if n == reset_at:
                     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     with self.lock:
                         self.resets += 1
@@ -620,6 +625,38 @@ class Flapping(unittest.TestCase):
             # Each connection answered once and was reset at its second request.
             self.assertEqual(srv.resets, 5)
             self.assertEqual(srv.connections, 6)
+        finally:
+            srv.stop()
+
+    def test_a_new_connection_reset_before_any_answer_is_sent_again(self):
+        """A backend restarting between accepting a connection and reading
+        it resets a brand-new connection, which curl does not retry: the
+        daemon sends the request once more on a new connection, and the
+        improve is a result."""
+        for stream in (False, True):
+            srv = ResettingServer(fresh_resets=1).start()
+            try:
+                with Daemon(config={"LLM_BASE_URL": srv.url, "SQLITE_ENABLED": "false",
+                                    "LOG_LEVEL": "error"}) as d:
+                    msg = d.call("improve", {"idea": IDEA, "stream": stream})
+                    self.assertIn("result", msg, msg)
+                    self.assertEqual(msg["result"]["improved_prompt"],
+                                     DEFAULT_RESULT["improved_prompt"])
+                self.assertEqual((srv.connections, srv.resets), (2, 1))
+            finally:
+                srv.stop()
+
+    def test_a_backend_that_resets_every_connection_is_tried_twice_only(self):
+        srv = ResettingServer(fresh_resets=1000).start()
+        try:
+            with Daemon(config={"LLM_BASE_URL": srv.url, "SQLITE_ENABLED": "false",
+                                "LOG_LEVEL": "error"}) as d:
+                msg = d.call("improve", {"idea": IDEA})
+                e = msg.get("error")
+                self.assertIsNotNone(e, msg)
+                self.assertEqual((e["code"], e["data"]["kind"]), (-32002, "upstream_error"), e)
+                self.assertIn("broke before the answer was complete", e["message"])
+            self.assertEqual((srv.connections, srv.resets), (2, 2))
         finally:
             srv.stop()
 
